@@ -1,0 +1,37 @@
+"""Run an entry point so that user mistakes print one clear message instead of a traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from neuroscope.errors import NeuroscopeError
+
+
+def quiet_libraries() -> None:
+    """Silence progress bars and chatter of third-party libraries (our own bars stay)."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def run(fn: Callable[[Any], Any], cfg: Any) -> Any:
+    """Call `fn(cfg)`; a `NeuroscopeError` is printed as `error: ...` and exits with status 2."""
+    quiet_libraries()
+    try:
+        return fn(cfg)
+    except NeuroscopeError as exc:
+        logging.getLogger("neuroscope").debug("user error", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("NEUROSCOPE_TRACEBACK"):
+            raise
+        sys.exit(2)

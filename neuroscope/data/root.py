@@ -1,0 +1,122 @@
+"""Find corpus files under the data root; download them (checksum-verified) when a network exists.
+
+Roots tried in order: the config key `data.root`, the environment variable `NEUROSCOPE_DATA`,
+then `~/.cache/neuroscope/data`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuroscope.errors import DataError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path("~/.cache/neuroscope/data")
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One file of a public corpus: where it sits under a data root and where it comes from."""
+
+    relpath: str  # e.g. "ud/en_ewt-ud-dev.conllu"
+    url: str | None = None  # upstream home; None: local only
+    sha256: str | None = None  # expected checksum of the downloaded bytes
+
+
+def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for corpora, most specific first, without duplicates."""
+    candidates = [root, os.environ.get("NEUROSCOPE_DATA"), DEFAULT_CACHE]
+    roots: list[Path] = []
+    for c in candidates:
+        if c:
+            p = Path(c).expanduser().resolve()
+            if p not in roots:
+                roots.append(p)
+    return roots
+
+
+def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def locate(file: CorpusFile | str, root: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Path of a corpus file: an absolute/existing path as is, else under a data root, else downloaded."""
+    spec = CorpusFile(file) if isinstance(file, str) else file
+    direct = Path(spec.relpath).expanduser()
+    if direct.is_absolute() or direct.exists():
+        if direct.exists():
+            return direct.resolve()
+        raise DataError(f"corpus file {direct} does not exist")
+    roots = data_roots(root)
+    tried = [r / spec.relpath for r in roots]
+    for path in tried:
+        if path.exists():
+            return path
+    if spec.url and download:
+        target = _writable_target(roots, spec.relpath)
+        try:
+            return fetch(spec, target)
+        except OSError as exc:  # no network, DNS failure, HTTP error
+            raise DataError(_missing_message(spec, tried, f"download from {spec.url} failed: {exc}")) from exc
+    raise DataError(_missing_message(spec, tried, None))
+
+
+def _missing_message(spec: CorpusFile, tried: list[Path], why: str | None) -> str:
+    lines = [f"corpus file '{spec.relpath}' not found. Paths tried:"]
+    lines += [f"  - {p}" for p in tried]
+    if why:
+        lines.append(why)
+    lines.append(
+        "Provide it by placing the file at one of those paths, setting data.root=<folder> "
+        "(or the environment variable NEUROSCOPE_DATA)"
+        + (f", or download it from {spec.url}" if spec.url else "")
+        + "."
+    )
+    return "\n".join(lines)
+
+
+def _writable_target(roots: list[Path], relpath: str) -> Path:
+    for r in roots:
+        try:
+            (r / relpath).parent.mkdir(parents=True, exist_ok=True)
+            if os.access((r / relpath).parent, os.W_OK):
+                return r / relpath
+        except OSError:
+            continue
+    raise DataError(f"no writable data root to download '{relpath}' into; tried {roots}")
+
+
+def fetch(spec: CorpusFile, target: Path, timeout: float = 30.0) -> Path:
+    """Download `spec.url` to `target` atomically; verify the checksum when one is known."""
+    assert spec.url is not None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s -> %s", spec.url, target)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        digest = sha256sum(tmp)
+        if spec.sha256 and digest != spec.sha256:
+            raise DataError(
+                f"checksum mismatch for {spec.url}: expected sha256 {spec.sha256}, got {digest}. "
+                f"The upstream file may have changed; place a verified copy at {target}."
+            )
+        if not spec.sha256:
+            log.warning("no known checksum for %s; downloaded sha256 is %s", spec.url, digest)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,1 @@
+"""Neuron rankers, one module each, registered in `METHODS` (built-ins arrive with the LCA work)."""

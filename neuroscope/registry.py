@@ -1,0 +1,153 @@
+"""Plugin registries, one per kind, and discovery of plugins from three sources.
+
+Sources: built-in modules of `neuroscope`, every `*.py` in a plugins folder, and installed
+packages that declare the entry-point group ``neuroscope.plugins``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from neuroscope.errors import RegistryError, UnknownNameError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ENTRY_POINT_GROUP = "neuroscope.plugins"
+BUILTIN_MODULES = ("neuroscope.data.readers", "neuroscope.tasks", "neuroscope.models", "neuroscope.methods")
+
+
+class Registry(Generic[T]):
+    """A name → object table filled by the `register` decorator."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        """Decorator: `@METHODS.register("lca")`; without a name the object's `__name__` is used."""
+
+        def decorator(obj: T) -> T:
+            key = name or getattr(obj, "__name__", None)
+            if not key:
+                raise RegistryError(f"cannot register an unnamed {self.kind}: pass a name")
+            origin = _origin(obj)
+            if key in self._entries and self._entries[key] is not obj:
+                if self._origins[key] == origin:  # the same file imported twice (e.g. re-run)
+                    self._entries[key] = obj
+                    return obj
+                raise RegistryError(
+                    f"{self.kind} '{key}' is registered twice: first in {self._origins[key]}, "
+                    f"again in {origin}; rename one of them"
+                )
+            self._entries[key] = obj
+            self._origins[key] = origin
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        """The entry called `name`; an unknown name fails with close matches and the known names."""
+        load_plugins()
+        if name in self._entries:
+            return self._entries[name]
+        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(sorted(self._entries)) or "(none)"
+        raise UnknownNameError(f"unknown {self.kind} '{name}'{hint} known: {known}")
+
+    def origin(self, name: str) -> str:
+        """Where the entry was defined (file path)."""
+        self.get(name)
+        return self._origins[name]
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (for tests and interactive sessions)."""
+        self._entries.pop(name, None)
+        self._origins.pop(name, None)
+
+
+def _origin(obj: Any) -> str:
+    try:
+        return inspect.getsourcefile(obj) or getattr(obj, "__module__", "?")
+    except TypeError:
+        return getattr(obj, "__module__", "?")
+
+
+MODELS: Registry[Any] = Registry("model")
+TASKS: Registry[Any] = Registry("task")
+METHODS: Registry[Any] = Registry("method")
+ABLATIONS: Registry[Any] = Registry("ablation")
+READERS: Registry[Any] = Registry("reader")
+
+_loaded: set[str] = set()
+_plugin_dirs: list[Path] = [Path("plugins")]
+
+
+def set_plugin_dirs(dirs: list[str | Path]) -> None:
+    """Folders whose `*.py` files are imported as plugins (config key `plugins.dirs`)."""
+    _plugin_dirs[:] = [Path(d).expanduser() for d in dirs]
+
+
+def load_plugins() -> None:
+    """Import built-ins, plugin folders and entry points, each at most once per process."""
+    for module in BUILTIN_MODULES:
+        if module not in _loaded:
+            _loaded.add(module)
+            importlib.import_module(module)
+    for folder in _plugin_dirs:
+        for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+            key = str(path.resolve())
+            if key not in _loaded:
+                _loaded.add(key)
+                _import_file(path)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        key = f"entry-point:{ep.name}={ep.value}"
+        if key not in _loaded:
+            _loaded.add(key)
+            try:
+                ep.load()
+            except Exception as exc:  # a broken third-party plugin must say who it is
+                raise RegistryError(
+                    f"plugin entry point '{ep.name}' ({ep.value}) of group "
+                    f"'{ENTRY_POINT_GROUP}' failed to load: {exc}"
+                ) from exc
+
+
+def _import_file(path: Path) -> None:
+    name = f"neuroscope_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"cannot import plugin file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise RegistryError(f"plugin file {path} failed to import: {exc}") from exc
+    log.debug("loaded plugin file %s", path)

@@ -1,0 +1,1 @@
+"""Results files, experiment loggers, tables and reports."""

@@ -1,0 +1,62 @@
+"""Write a run's machine-readable outputs: results.json and the resolved config (atomically)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, paths; NaN/inf become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
+    """`<out_dir>/results.json`, keys as in the results contract (DESIGN.md)."""
+    path = Path(out_dir) / "results.json"
+    _atomic_write(path, json.dumps(jsonable(results), indent=2))
+    return path
+
+
+def write_config(cfg: DictConfig, out_dir: str | Path) -> Path:
+    """`<out_dir>/config.yaml`: the fully resolved config that reproduces the run with its seed."""
+    path = Path(out_dir) / "config.yaml"
+    _atomic_write(path, OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def flatten(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves as `a/b/c` keys (for experiment loggers)."""
+    out: dict[str, float] = {}
+    for key, value in results.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}/"))
+        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out

@@ -1,0 +1,164 @@
+"""Stream a model's per-word activations over a corpus into an on-disk store.
+
+Sentences are cut into shards of about `shard_tokens` words (corpus order). Each shard is
+filled batch by batch (sentences sorted by length) into memory-mapped files in a temp folder,
+which is renamed when complete: a killed run resumes from the last complete shard, and a
+re-run with the same key reuses the finished store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from neuroscope import __version__
+from neuroscope.errors import ConfigError, StoreError
+from neuroscope.models.base import NeuronSource
+from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, write_json
+
+log = logging.getLogger(__name__)
+DTYPES = ("float32", "float16")
+
+
+def words_hash(sentences: list[list[str]]) -> str:
+    """Hash of the exact word sequence of every sentence."""
+    h = hashlib.sha256()
+    for words in sentences:
+        h.update("\x1f".join(words).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def store_key(fingerprint: dict[str, Any], sentences: list[list[str]], dtype: str) -> str:
+    """Cache key of a store: model + extraction settings + dtype + data."""
+    blob = json.dumps({"model": fingerprint, "dtype": dtype, "data": words_hash(sentences),
+                       "format": FORMAT_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def plan_shards(lengths: list[int], shard_tokens: int) -> list[dict[str, int]]:
+    """Consecutive sentence ranges of about `shard_tokens` words each."""
+    shards, first, start, n = [], 0, 0, 0
+    for i, length in enumerate(lengths):
+        n += length
+        if n >= shard_tokens or i == len(lengths) - 1:
+            shards.append({"dir": f"shard-{len(shards):05d}", "first_sentence": first,
+                           "last_sentence": i + 1, "start": start, "end": start + n})
+            first, start, n = i + 1, start + n, 0
+    return shards
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive lock so that parallel runs (e.g. a joblib multirun) build a store once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _batches(order: list[int], lengths: list[int], batch_tokens: int) -> Iterator[list[int]]:
+    """Groups of sentence indices (already sorted by length) holding at most ~batch_tokens words."""
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        longest = max(longest, lengths[i])
+        if batch and longest * (len(batch) + 1) > batch_tokens:
+            yield batch
+            batch, longest = [], lengths[i]
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def _fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[str, int], folder: Path,
+                dtype: str, batch_tokens: int, bar: Any) -> None:
+    """Compute one shard into `folder` (a temp dir): one memory-mapped .npy per site."""
+    first, last = shard["first_sentence"], shard["last_sentence"]
+    lengths = [len(s) for s in sentences[first:last]]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    arrays = {
+        site: np.lib.format.open_memmap(folder / f"{site}.npy", mode="w+", dtype=dtype,
+                                        shape=(int(starts[-1]), source.units[site]))
+        for site in source.sites
+    }
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    for batch in _batches(order, lengths, batch_tokens):
+        acts = source.extract([sentences[first + i] for i in batch])  # {site: [words, units]}
+        row = 0
+        for i in batch:
+            n = lengths[i]
+            for site in source.sites:
+                arrays[site][starts[i]:starts[i] + n] = acts[site][row:row + n].numpy()
+            row += n
+        for site in source.sites:
+            if acts[site].shape[0] != row:
+                raise StoreError(f"model returned {acts[site].shape[0]} rows for {row} words at site {site}")
+        bar.update(row)
+    for arr in arrays.values():
+        arr.flush()
+    del arrays
+
+
+def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dtype: str = "float32",
+            shard_tokens: int = 8192, batch_tokens: int = 4096, sources: list[dict[str, str]] | None = None,
+            name: str = "store", progress: bool = True) -> tuple[ActivationStore, bool]:
+    """Build (or reuse) the store of `source` over `sentences` under `root`; returns (store, reused)."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"store.dtype: expected one of {DTYPES}, got '{dtype}'")
+    if not sentences:
+        raise ConfigError("no sentences to extract")
+    key = store_key(source.fingerprint(), sentences, dtype)
+    path = Path(root) / f"{name}-{key}"
+    with _locked(Path(root) / f".{name}-{key}.lock"):
+        if (path / MANIFEST).exists():
+            log.info("reusing activation store %s", path)
+            return ActivationStore(path), True
+        t0 = time.perf_counter()
+        lengths = [len(s) for s in sentences]
+        shards = plan_shards(lengths, shard_tokens)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.tmp"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        done = sum(s["end"] - s["start"] for s in shards if (path / s["dir"]).exists())
+        with tqdm(total=sum(lengths), initial=done, unit="tok", unit_scale=True, desc="extract",
+                  disable=not progress, mininterval=1.0) as bar:
+            for shard in shards:
+                final = path / shard["dir"]
+                if final.exists():
+                    continue
+                tmp = path / f"{shard['dir']}.tmp"
+                tmp.mkdir()
+                _fill_shard(source, sentences, shard, tmp, dtype, batch_tokens, bar)
+                tmp.rename(final)
+        np.save(path / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+        write_json(path / MANIFEST, {
+            "format_version": FORMAT_VERSION,
+            "key": key,
+            "model": source.fingerprint(),
+            "sites": source.sites,
+            "units": source.units,
+            "dtype": dtype,
+            "n_tokens": int(sum(lengths)),
+            "n_sentences": len(sentences),
+            "data_sha256": words_hash(sentences),
+            "sources": sources or [],
+            "shards": shards,
+            "extract_seconds": round(time.perf_counter() - t0, 3),
+            "neuroscope_version": __version__,
+        })
+    return ActivationStore(path), False

@@ -1,0 +1,166 @@
+"""Read an activation store: `[tokens, neurons]` arrays for any neuron/token subset, streamed by shard.
+
+Layout of a store folder:
+    manifest.json                    written last: its presence means the store is complete
+    offsets.npy                      [sentences + 1] first token of each sentence
+    shard-00000/<site>.npy           [shard tokens, site units] float16/float32, memory-mapped
+    labels/<task key>.npz            labels, split ids and class names of one task
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroscope.errors import StoreError
+from neuroscope.models.base import neuron_ids
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Root of derived caches: env `NEUROSCOPE_CACHE`, default `~/.cache/neuroscope`."""
+    return Path(os.environ.get("NEUROSCOPE_CACHE", "~/.cache/neuroscope")).expanduser()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+class ActivationStore:
+    """A complete store on disk; nothing is loaded until asked for."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        if not manifest.exists():
+            raise StoreError(f"{self.path}: not a complete activation store (no {MANIFEST})")
+        self.manifest: dict[str, Any] = json.loads(manifest.read_text())
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{manifest}: store format {self.manifest.get('format_version')} is not {FORMAT_VERSION}; delete the folder to rebuild")
+        self.sites: list[str] = self.manifest["sites"]
+        self.units: dict[str, int] = self.manifest["units"]
+        self.dtype = np.dtype(self.manifest["dtype"])
+        self.n_tokens: int = self.manifest["n_tokens"]
+        self.shards: list[dict[str, Any]] = self.manifest["shards"]
+        starts = np.cumsum([0] + [self.units[s] for s in self.sites])
+        self._site_start = dict(zip(self.sites, starts[:-1].tolist(), strict=True))
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.units.values())
+
+    @property
+    def neurons(self) -> list[str]:
+        """Neuron ids `site:unit` in column order."""
+        return neuron_ids(self.sites, self.units)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """[sentences + 1] first token index of each sentence."""
+        return np.load(self.path / "offsets.npy")
+
+    def neuron_index(self, neurons: Sequence[str] | Sequence[int] | np.ndarray | None) -> np.ndarray:
+        """Column indices for neuron ids (`"layer3:117"`), a site name (`"layer3"`) or indices."""
+        if neurons is None:
+            return np.arange(self.n_neurons)
+        out = []
+        for n in neurons:
+            if isinstance(n, (int, np.integer)):
+                if not 0 <= n < self.n_neurons:
+                    raise StoreError(f"neuron index {n} out of range 0..{self.n_neurons - 1}")
+                out.append(int(n))
+                continue
+            site, _, unit = str(n).partition(":")
+            if site not in self._site_start:
+                raise StoreError(f"unknown site '{site}' in neuron '{n}'; sites: {self.sites}")
+            if unit == "":
+                out.extend(range(self._site_start[site], self._site_start[site] + self.units[site]))
+            elif not unit.isdigit() or int(unit) >= self.units[site]:
+                raise StoreError(f"neuron '{n}': unit must be 0..{self.units[site] - 1}")
+            else:
+                out.append(self._site_start[site] + int(unit))
+        return np.asarray(out, dtype=np.int64)
+
+    def _site_array(self, shard: int, site: str) -> np.ndarray:
+        key = (shard, site)
+        if key not in self._cache:
+            self._cache[key] = np.load(self.path / self.shards[shard]["dir"] / f"{site}.npy", mmap_mode="r")
+        return self._cache[key]
+
+    def _columns(self, cols: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Group columns by site: (site, unit indices, output positions)."""
+        groups = []
+        for site in self.sites:
+            start = self._site_start[site]
+            pos = np.nonzero((cols >= start) & (cols < start + self.units[site]))[0]
+            if len(pos):
+                groups.append((site, cols[pos] - start, pos))
+        return groups
+
+    def iter_shards(self, neurons: Any = None, dtype: Any = np.float32) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield (token slice, [shard tokens, neurons]) shard by shard: memory bounded by one shard."""
+        cols = self.neuron_index(neurons)
+        groups = self._columns(cols)
+        for i, shard in enumerate(self.shards):
+            n = shard["end"] - shard["start"]
+            block = np.empty((n, len(cols)), dtype=dtype)
+            for site, units, pos in groups:
+                arr = self._site_array(i, site)
+                block[:, pos] = arr if len(units) == arr.shape[1] and (units == np.arange(arr.shape[1])).all() else arr[:, units]
+            yield slice(shard["start"], shard["end"]), block
+
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray:
+        """[tokens, neurons] array for a neuron subset and token subset (bool mask or indices)."""
+        cols = self.neuron_index(neurons)
+        if tokens is None:
+            idx = np.arange(self.n_tokens)
+        else:
+            tokens = np.asarray(tokens)
+            idx = np.nonzero(tokens)[0] if tokens.dtype == bool else tokens.astype(np.int64)
+            if len(idx) and (idx.min() < 0 or idx.max() >= self.n_tokens):
+                raise StoreError(f"token index out of range 0..{self.n_tokens - 1}")
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        out = np.empty((len(idx), len(cols)), dtype=dtype)
+        groups = self._columns(cols)
+        for i, shard in enumerate(self.shards):
+            lo, hi = np.searchsorted(sorted_idx, [shard["start"], shard["end"]])
+            if lo == hi:
+                continue
+            rows = sorted_idx[lo:hi] - shard["start"]
+            dest = order[lo:hi]
+            for site, units, pos in groups:
+                arr = self._site_array(i, site)
+                out[np.ix_(dest, pos)] = arr[rows][:, units]
+        return out
+
+    # ---- labels of tasks over the same sentences -------------------------------------
+    def save_labels(self, key: str, labels: np.ndarray, split: np.ndarray, classes: list[str]) -> Path:
+        """Store one task's per-token labels beside the activations (atomic)."""
+        if len(labels) != self.n_tokens:
+            raise StoreError(f"{len(labels)} labels for a store of {self.n_tokens} tokens")
+        folder = self.path / "labels"
+        folder.mkdir(exist_ok=True)
+        final = folder / f"{key}.npz"
+        tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, labels=labels, split=split, classes=np.array(classes, dtype=object).astype(str))
+        os.replace(tmp, final)
+        return final
+
+    def load_labels(self, key: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        with np.load(self.path / "labels" / f"{key}.npz") as z:
+            return z["labels"], z["split"], z["classes"].tolist()
+
+    def __repr__(self) -> str:
+        return f"ActivationStore({self.path}, tokens={self.n_tokens}, neurons={self.n_neurons}, dtype={self.dtype})"

@@ -1,0 +1,42 @@
+"""Tasks over Universal Dependencies (CoNLL-U) files: UPOS, XPOS, dependency relation, morphology."""
+
+from __future__ import annotations
+
+from neuroscope.data.sentence import Sentence
+from neuroscope.errors import ConfigError, DataError
+from neuroscope.tasks.base import column, required, task
+
+
+@task("upos")
+def upos(sentence: Sentence) -> list[str]:
+    """Universal POS tag of each word."""
+    return required(sentence, "upos", "UPOS tag")
+
+
+@task("xpos")
+def xpos(sentence: Sentence) -> list[str]:
+    """Language-specific POS tag (Penn Treebank for English, as in the papers)."""
+    return required(sentence, "xpos", "XPOS tag")
+
+
+@task("deprel")
+def deprel(sentence: Sentence, subtypes: bool = True) -> list[str]:
+    """Syntactic role: the dependency relation to the head (`nmod:poss`, or `nmod` without subtypes)."""
+    rels = required(sentence, "deprel", "dependency relation")
+    return rels if subtypes else [r.split(":")[0] for r in rels]
+
+
+@task("morph")
+def morph(sentence: Sentence, feature: str, missing: str = "label") -> list[str | None]:
+    """Value of one morphological feature (e.g. Number); words without it get `_none`, are skipped or fail."""
+    if missing not in ("label", "skip", "error"):
+        raise ConfigError(f"task.params.missing: expected label, skip or error, got '{missing}'")
+    out: list[str | None] = []
+    for i, feats in enumerate(column(sentence, "feats")):
+        value = (feats or {}).get(feature)
+        if value is None:
+            if missing == "error":
+                raise DataError(f"{sentence.where(i)}: word '{sentence.words[i]}' has no feature {feature}")
+            value = "_none" if missing == "label" else None
+        out.append(value)
+    return out

@@ -1,0 +1,67 @@
+"""Train a registered LightningModule (NMT, LM, ...) with the configured Trainer and logger."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+from neuroscope.config import build
+from neuroscope.errors import ConfigError
+from neuroscope.registry import MODELS, set_plugin_dirs
+from neuroscope.reporting.loggers import experiment_logger
+from neuroscope.reporting.results import write_config, write_results
+from neuroscope.seeding import seed_everything
+
+
+def _metrics(values: dict[str, Any], prefix: str) -> dict[str, float]:
+    """`val/bleu` → {"bleu": ...} for the metrics of one stage."""
+    return {k.split("/", 1)[1]: float(v) for k, v in values.items() if k.startswith(f"{prefix}/")}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit `cfg.model`, keep the best checkpoint by its monitored metric, test it, write results.json."""
+    t0 = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    set_plugin_dirs(list(cfg.plugins.dirs))
+    if cfg.get("model") is None:
+        raise ConfigError("model: choose a trainable model, e.g. `python train.py model=<name>`")
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, out_dir)
+    model = build(MODELS, cfg.model, "model")
+    if not isinstance(model, pl.LightningModule):
+        raise ConfigError(
+            f"model '{cfg.model.name}' is not trainable (train.py trains LightningModules); "
+            "pretrained models are analysed with analyze.py"
+        )
+    datamodule = model.make_datamodule(cfg.data) if hasattr(model, "make_datamodule") else None
+    monitor = getattr(model, "monitor", None)  # e.g. ("val/bleu", "max")
+    callbacks: list[pl.Callback] = [ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", monitor=monitor[0] if monitor else None,
+        mode=monitor[1] if monitor else "min", save_last=True,
+    )]
+    patience = cfg.get("early_stopping_patience")
+    if monitor and patience:
+        callbacks.append(EarlyStopping(monitor=monitor[0], mode=monitor[1], patience=int(patience)))
+    with experiment_logger(cfg.get("logger"), cfg) as logger:
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False,
+                                          callbacks=callbacks)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        best = callbacks[0].best_model_path or callbacks[0].last_model_path
+        results: dict[str, Any] = {
+            "model": cfg.model.name, "seed": int(cfg.seed),
+            "val": _metrics(trainer.callback_metrics, "val"),
+            "train_seconds": round(time.perf_counter() - t0, 3),
+            "checkpoint": best,
+        }
+        if type(model).test_step is not pl.LightningModule.test_step:
+            tested = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+            results["test"] = _metrics(tested[0] if tested else {}, "test")
+    write_results(results, out_dir)
+    return results
