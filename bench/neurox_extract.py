@@ -3,7 +3,7 @@
 Run inside the venv made by ``bench/neurox_env.sh``::
 
     python bench/neurox_extract.py --model DIR --sentences FILE --out DIR \
-        [--aggregation last|first|average] [--dtype float32|float16]
+        [--aggregation last|first|average] [--dtype float32|float16] [--threads N]
 
 It calls ``neurox.data.extraction.transformers_extractor.extract_representations``
 exactly as its CLI does (device cpu, embeddings included, every layer kept),
@@ -14,6 +14,8 @@ is json).  The model is loaded beforehand with NeuroX's own
 (extraction + writing) are timed apart.  NeuroX's per-sentence prints go to
 /dev/null.  NeuroX has no dtype option and always stores float32:
 ``--dtype float16`` patches its HDF5 writer to store float16 ("stock": false).
+``--threads`` sets torch's CPU thread count (not a NeuroX option; with 2
+threads on a 2-core machine a busy neighbour can make runs several times slower).
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--aggregation", choices=["last", "first", "average"], default="last")
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     lines = Path(args.sentences).read_text(encoding="utf-8").splitlines()
     n_words = sum(len(line.split()) for line in lines)

@@ -34,6 +34,8 @@ def open_text(path: str | Path) -> Iterator[str]:
                 yield line.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc})") from exc
+    except (gzip.BadGzipFile, EOFError) as exc:  # e.g. an HTML error page saved as .gz
+        raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
 
 
 def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:

@@ -141,7 +141,7 @@ def _aggregate(vectors: Tensor, word: Tensor, n_words: int, how: str) -> Tensor:
 
 def _max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
     limits = [requested, getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    usable = [int(x) for x in limits if x and x < 1_000_000]
+    usable = [int(x) for x in limits if x and 0 < x < 1_000_000]
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") and requested is None:
         usable = [u - 2 if u == getattr(config, "max_position_embeddings", -1) else u for u in usable]
     return min(usable) if usable else 512

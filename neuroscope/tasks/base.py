@@ -75,6 +75,9 @@ def _read(fmt: str, spec: Any, root: str | None, key: str, download: bool) -> tu
 
 def _split_indices(n: int, ratios: Mapping[str, float], seed: int) -> list[np.ndarray]:
     """Seeded shuffle of n sentences cut by ratios (train/dev/test)."""
+    unknown = set(ratios) - set(SPLITS)
+    if unknown:
+        raise ConfigError(f"task.split: unknown split(s) {sorted(unknown)}; use {list(SPLITS)} and seed")
     r = np.array([float(ratios.get(s, 0.0)) for s in SPLITS])
     if (r < 0).any() or r.sum() <= 0:
         raise ConfigError(f"task.split: ratios must be non-negative and sum > 0, got {dict(ratios)}")
