@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both tools")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
-    ap.add_argument("--batch-tokens", type=int, default=512)
+    ap.add_argument("--batch-tokens", type=int, default=1024)
     ap.add_argument("--neurox-python", default=None, help="python of an existing NeuroX venv")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)

@@ -98,6 +98,8 @@ def test_labels_live_beside_the_activations(tmp_path: Path) -> None:
     got = ActivationStore(store.path).load_labels("upos-abc")
     np.testing.assert_array_equal(got[0], labels)
     assert got[2] == ["A", "B", "C"]
+    entry = ActivationStore(store.path).manifest["labels"]["upos-abc"]
+    assert entry == {"file": "labels/upos-abc.npz", "classes": ["A", "B", "C"], "labelled_tokens": store.n_tokens}
     with pytest.raises(StoreError, match="labels for a store of"):
         store.save_labels("bad", labels[:-1], split[:-1], ["A"])
 
@@ -148,3 +150,14 @@ def test_killed_extraction_resumes_to_an_identical_store(tmp_path: Path) -> None
     assert not list(folder.glob("*.tmp"))
     for name, mtime in done_before.items():  # finished shards were kept, not recomputed
         assert (folder / name).stat().st_mtime_ns == mtime, name
+
+
+def test_windowed_sentences_are_counted_in_the_manifest(tmp_path: Path, tiny_bert: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from neuroscope.models.transformer import TransformerNeurons
+
+    src = TransformerNeurons(str(tiny_bert), max_length=8)
+    with caplog.at_level("WARNING"):
+        store, _ = extract(src, [["the", "cats", "sleep", "."] * 3, ["a", "dog", "\u200b"]], tmp_path, progress=False)
+    assert store.manifest["extraction_stats"] == {"windowed_sentences": 1, "replaced_words": 1}
+    assert "windowed_sentences = 1" in caplog.text
+    assert store.n_tokens == 15

@@ -73,43 +73,56 @@ class TransformerNeurons:
             "max_length": self.max_length,
         }
 
-    def _pieces(self, words: list[str]) -> list[tuple[list[str], list[int]]]:
-        """Windows of whole words that fit the model, each with its words' subword counts."""
-        enc = self.tokenizer([words], is_split_into_words=True, add_special_tokens=False)
-        counts = [0] * len(words)
-        for w in enc.word_ids(0):
-            if w is not None:
-                counts[w] += 1
-        if 0 in counts:  # e.g. a zero-width space: the tokenizer drops it entirely
-            unk = self.tokenizer.unk_token or self.tokenizer.eos_token
-            self.replaced_words += counts.count(0)
-            words = [unk if c == 0 else w for w, c in zip(words, counts, strict=True)]
-            counts = [max(c, 1) for c in counts]
+    def stats(self) -> dict[str, int]:
+        """Counts worth a warning: sentences cut into windows, words fed as the unknown token."""
+        return {"windowed_sentences": self.windowed_sentences, "replaced_words": self.replaced_words}
+
+    def lengths(self, sentences: list[list[str]]) -> list[int]:
+        """Subword positions each sentence occupies (for length-sorted batching)."""
+        enc = self.tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+        extra = self.tokenizer.num_special_tokens_to_add()
+        return [min(len(ids), 4 * self.max_length) + extra for ids in enc["input_ids"]]
+
+    def _pieces(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Windows of whole words that fit the model; words without subwords become the unk token."""
+        enc = self.tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add()
-        if sum(counts) <= budget:
-            return [(words, counts)]
-        self.windowed_sentences += 1
-        pieces, start, used = [], 0, 0
-        for i, c in enumerate(counts):
-            if used + c > budget and i > start:
-                pieces.append((words[start:i], counts[start:i]))
-                start, used = i, 0
-            used += c
-        pieces.append((words[start:], counts[start:]))
+        pieces = []
+        for b, words in enumerate(sentences):
+            counts = [0] * len(words)
+            for w in enc.word_ids(b):
+                if w is not None:
+                    counts[w] += 1
+            if 0 in counts:  # e.g. a zero-width space: the tokenizer drops it entirely
+                unk = self.tokenizer.unk_token or self.tokenizer.eos_token
+                self.replaced_words += counts.count(0)
+                words = [unk if c == 0 else w for w, c in zip(words, counts, strict=True)]
+                counts = [max(c, 1) for c in counts]
+            if sum(counts) <= budget:
+                pieces.append(words)
+                continue
+            self.windowed_sentences += 1
+            start, used = 0, 0
+            for i, c in enumerate(counts):
+                if used + c > budget and i > start:
+                    pieces.append(words[start:i])
+                    start, used = i, 0
+                used += c
+            pieces.append(words[start:])
         return pieces
 
     @torch.inference_mode()
     def extract(self, sentences: list[list[str]]) -> dict[str, Tensor]:
         """{site: [words, units]} for the batch, words in sentence order."""
-        pieces = [p for words in sentences for p in self._pieces(words)]
+        pieces = self._pieces(sentences)
         enc = self.tokenizer(
-            [p[0] for p in pieces], is_split_into_words=True, padding=True,
+            pieces, is_split_into_words=True, padding=True,
             truncation=True, max_length=self.max_length, return_tensors="pt",
         )
         batch, positions = enc["input_ids"].shape
         word_of = torch.full((batch, positions), -1, dtype=torch.long)  # [batch, positions] word index
         offset = 0
-        for b, (words, _) in enumerate(pieces):
+        for b, words in enumerate(pieces):
             ids = torch.tensor([-1 if w is None else w + offset for w in enc.word_ids(b)])
             word_of[b] = ids
             offset += len(words)

@@ -8,14 +8,12 @@ re-run with the same key reuses the finished store.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from tqdm.auto import tqdm
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
 from neuroscope.models.base import NeuronSource
-from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, write_json
+from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, locked, write_json
 
 log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16")
@@ -59,20 +57,8 @@ def plan_shards(lengths: list[int], shard_tokens: int) -> list[dict[str, int]]:
     return shards
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive lock so that parallel runs (e.g. a joblib multirun) build a store once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _batches(order: list[int], lengths: list[int], batch_tokens: int) -> Iterator[list[int]]:
-    """Groups of sentence indices (already sorted by length) holding at most ~batch_tokens words."""
+    """Groups of sentence indices (sorted by length) of at most ~batch_tokens padded positions."""
     batch: list[int] = []
     longest = 0
     for i in order:
@@ -96,8 +82,10 @@ def _fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[st
                                         shape=(int(starts[-1]), source.units[site]))
         for site in source.sites
     }
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    for batch in _batches(order, lengths, batch_tokens):
+    # batch by what the model really computes (subword positions) when it can tell us
+    cost = source.lengths(sentences[first:last]) if hasattr(source, "lengths") else lengths
+    order = sorted(range(len(cost)), key=lambda i: (cost[i], i))
+    for batch in _batches(order, cost, batch_tokens):
         acts = source.extract([sentences[first + i] for i in batch])  # {site: [words, units]}
         row = 0
         for i in batch:
@@ -124,7 +112,7 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         raise ConfigError("no sentences to extract")
     key = store_key(source.fingerprint(), sentences, dtype)
     path = Path(root) / f"{name}-{key}"
-    with _locked(Path(root) / f".{name}-{key}.lock"):
+    with locked(path):
         if (path / MANIFEST).exists():
             log.info("reusing activation store %s", path)
             return ActivationStore(path), True
@@ -146,6 +134,10 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
                 _fill_shard(source, sentences, shard, tmp, dtype, batch_tokens, bar)
                 tmp.rename(final)
         np.save(path / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+        stats = source.stats() if hasattr(source, "stats") else {}
+        for what, count in stats.items():
+            if count:
+                log.warning("extraction: %s = %d (see the store manifest)", what, count)
         write_json(path / MANIFEST, {
             "format_version": FORMAT_VERSION,
             "key": key,
@@ -159,6 +151,8 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
             "sources": sources or [],
             "shards": shards,
             "extract_seconds": round(time.perf_counter() - t0, 3),
+            "extraction_stats": stats,
+            "labels": {},
             "neuroscope_version": __version__,
         })
     return ActivationStore(path), False

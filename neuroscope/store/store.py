@@ -9,9 +9,11 @@ Layout of a store folder:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,19 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
+
+
+@contextmanager
+def locked(store_path: Path) -> Iterator[None]:
+    """Exclusive lock on a store (beside its folder), so parallel runs build or update it once."""
+    lock = store_path.parent / f".{store_path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class ActivationStore:
@@ -147,7 +162,7 @@ class ActivationStore:
 
     # ---- labels of tasks over the same sentences -------------------------------------
     def save_labels(self, key: str, labels: np.ndarray, split: np.ndarray, classes: list[str]) -> Path:
-        """Store one task's per-token labels beside the activations (atomic)."""
+        """Store one task's per-token labels beside the activations and list them in the manifest."""
         if len(labels) != self.n_tokens:
             raise StoreError(f"{len(labels)} labels for a store of {self.n_tokens} tokens")
         folder = self.path / "labels"
@@ -156,6 +171,14 @@ class ActivationStore:
         tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
         np.savez(tmp, labels=labels, split=split, classes=np.array(classes, dtype=object).astype(str))
         os.replace(tmp, final)
+        with locked(self.path):
+            manifest = json.loads((self.path / MANIFEST).read_text())
+            manifest.setdefault("labels", {})[key] = {
+                "file": f"labels/{key}.npz", "classes": list(classes),
+                "labelled_tokens": int((labels >= 0).sum()),
+            }
+            write_json(self.path / MANIFEST, manifest)
+            self.manifest = manifest
         return final
 
     def load_labels(self, key: str) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -1,0 +1,52 @@
+"""Real corpora (../shared/data) and the shipped MiniLM: the default study runs and is reused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from neuroscope.analysis import analyze
+from neuroscope.data.readers import read_conllu
+from tests.conftest import REPO, UD_DEV
+
+pytestmark = pytest.mark.skipif(not UD_DEV.exists(), reason=f"offline corpus mirror not found at {UD_DEV}")
+
+
+def run(tmp_path: Path, out: str, extra: list[str]) -> dict:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="analyze", overrides=[
+            f"data.root={UD_DEV.parents[1]}", "logger=none", f"output_dir={tmp_path / out}",
+            f"store.root={tmp_path / 'stores'}", "store.progress=false", *extra])
+    return analyze(cfg)
+
+
+def test_minilm_on_a_slice_of_ud_dev(tmp_path: Path) -> None:
+    """First 40 sentences of UD EWT dev through MiniLM, float16 store, xpos labels."""
+    sents = read_conllu(UD_DEV)[:40]
+    small = tmp_path / "dev40.conllu"
+    lines = UD_DEV.read_text().split("\n\n")[:40]
+    small.write_text("\n\n".join(lines) + "\n\n")
+    res = run(tmp_path, "a", [f"task.file={small}", "task=xpos", "store.dtype=float16"])
+    assert res["store"]["n_tokens"] == sum(len(s) for s in sents)
+    assert res["store"]["n_neurons"] == 2688 and len(res["store"]["sites"]) == 7
+    assert res["store"]["dtype"] == "float16"
+    assert "NN" in res["classes"] and "DT" in res["classes"]
+
+
+@pytest.mark.slow
+def test_default_study_extracts_all_of_ud_dev_and_reuses_it(tmp_path: Path) -> None:
+    """`python analyze.py model=minilm task=upos`: 25,147 words x 2,688 neurons, then reuse."""
+    first = run(tmp_path, "first", [])
+    assert first["store"]["n_tokens"] == 25147 and first["store"]["n_neurons"] == 2688
+    assert first["store"]["reused"] is False
+    assert sum(first["split"].values()) == 25147 and len(first["classes"]) == 17
+    second = run(tmp_path, "second", ["task=xpos"])  # another task over the same sentences
+    assert second["store"]["reused"] is True and second["store"]["path"] == first["store"]["path"]
+    from neuroscope.store import ActivationStore
+
+    store = ActivationStore(first["store"]["path"])
+    block = store.read(["layer6"], tokens=np.arange(100))
+    assert block.shape == (100, 384) and np.isfinite(block).all()
