@@ -12,10 +12,13 @@ from typing import Any
 from omegaconf import DictConfig
 
 from neuroscope.config import build, to_dict
-from neuroscope.methods.base import rank
+from neuroscope.evaluation.splits import Splits
+from neuroscope.evaluation.study import run_study
+from neuroscope.probes import ProbeConfig
 from neuroscope.registry import MODELS, set_plugin_dirs
 from neuroscope.reporting.loggers import experiment_logger, log_results
 from neuroscope.reporting.results import write_config, write_results
+from neuroscope.reporting.tables import log_tables, write_tables
 from neuroscope.seeding import seed_everything
 from neuroscope.store import extract
 from neuroscope.tasks import load_task
@@ -27,6 +30,21 @@ def task_key(task_cfg: dict[str, Any]) -> str:
     """Short hash naming one task's labels inside a store."""
     blob = json.dumps(task_cfg, sort_keys=True, default=str)
     return f"{task_cfg['name']}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
+    """Probe, rank and evaluate (the LCA protocol) for a configured method."""
+    ev = to_dict(cfg.evaluation)
+    probe_params = to_dict(cfg.probe)
+    selection = probe_params.pop("selection", {"enabled": False})
+    probe_cfg = ProbeConfig.from_dict({**probe_params, "seed": int(cfg.seed)})
+    memory = float(ev["memory_gb"])
+    splits = Splits.build(store, corpus.labels, corpus.split, len(corpus.classes), memory)
+    control = None
+    if ev.get("control"):
+        ctrl = load_task({**task_cfg, "control": True}, cfg.data.root, download=bool(cfg.data.download))
+        control = Splits.build(store, ctrl.labels, ctrl.split, len(ctrl.classes), memory)
+    return run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), control)
 
 
 def analyze(cfg: DictConfig) -> dict[str, Any]:
@@ -64,14 +82,12 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         "timings": {},
     }
     if method:
-        t1 = time.perf_counter()
-        train = corpus.mask("train")
-        ranking = rank(method.pop("name"), method, store.read(tokens=train), corpus.labels[train])
-        results["ranking"] = ranking.ids(store.neurons)
-        results["timings"]["method_seconds"] = round(time.perf_counter() - t1, 3)
+        results.update(_study(cfg, task_cfg, corpus, store, method))
     results["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_results(results, out_dir)
+    tables = write_tables(results, out_dir)
     with experiment_logger(cfg.get("logger"), cfg) as logger:
         log_results(logger, results)
+        log_tables(logger, tables)
     log.info("results written to %s", out_dir / "results.json")
     return results

@@ -1,11 +1,16 @@
 """What every neuron ranker returns, and how the runner calls one.
 
-A method is a plain function `(acts [tokens, neurons], labels [tokens], **params)` returning a
-`NeuronRanking` (or a score per neuron, higher = more important). Methods never open files.
+A method is a plain function returning a `NeuronRanking` (or a score per neuron, higher = more
+important). It names the inputs it needs as arguments, and the runner passes only those:
+`acts` [tokens, neurons] and `labels` [tokens] of the train split, `probe` (the trained oracle
+probe's [classes, neurons] weight), `classes` (names), `seed`; the rest come from its config.
+Methods never open files.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +44,20 @@ class NeuronRanking:
         return NeuronRanking(self.order[::-1].copy(), self.scores, self.detail)
 
 
-def rank(name: str, params: dict[str, Any], acts: np.ndarray, labels: np.ndarray) -> NeuronRanking:
-    """Run method `name` on [tokens, neurons] activations and [tokens] class ids."""
+INPUTS = ("acts", "labels", "probe", "classes", "seed")
+
+
+def rank(name: str, params: dict[str, Any], n_neurons: int, inputs: dict[str, Callable[[], Any]]) -> NeuronRanking:
+    """Run method `name`; `inputs` maps input names to loaders, called only when the method asks."""
     fn = METHODS.get(name)
-    check_params(fn, {"acts": acts, "labels": labels, **params}, "method")
-    out = fn(acts, labels, **params)
+    wanted = [p for p in inspect.signature(fn).parameters if p in INPUTS]
+    for key in params:
+        if key in INPUTS:
+            raise ConfigError(f"method.{key}: '{key}' is provided by the study, not the config")
+    check_params(fn, {**{k: None for k in wanted}, **params}, "method")
+    out = fn(**{k: inputs[k]() for k in wanted}, **params)
     ranking = out if isinstance(out, NeuronRanking) else NeuronRanking.from_scores(out)
-    n = acts.shape[1]
-    if sorted(ranking.order.tolist()) != list(range(n)):
+    n = n_neurons
+    if len(ranking.order) != n or sorted(ranking.order.tolist()) != list(range(n)):
         raise ConfigError(f"method '{name}' did not return a permutation of the {n} neurons")
     return ranking

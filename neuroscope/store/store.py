@@ -123,17 +123,22 @@ class ActivationStore:
                 groups.append((site, cols[pos] - start, pos))
         return groups
 
+    def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32) -> np.ndarray:
+        """[shard tokens, neurons] of shard i for a neuron subset."""
+        cols = self.neuron_index(neurons)
+        shard = self.shards[i]
+        block = np.empty((shard["end"] - shard["start"], len(cols)), dtype=dtype)
+        for site, units, pos in self._columns(cols):
+            arr = self._site_array(i, site)
+            whole = len(units) == arr.shape[1] and (units == np.arange(arr.shape[1])).all()
+            block[:, pos] = arr if whole else arr[:, units]
+        return block
+
     def iter_shards(self, neurons: Any = None, dtype: Any = np.float32) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield (token slice, [shard tokens, neurons]) shard by shard: memory bounded by one shard."""
         cols = self.neuron_index(neurons)
-        groups = self._columns(cols)
         for i, shard in enumerate(self.shards):
-            n = shard["end"] - shard["start"]
-            block = np.empty((n, len(cols)), dtype=dtype)
-            for site, units, pos in groups:
-                arr = self._site_array(i, site)
-                block[:, pos] = arr if len(units) == arr.shape[1] and (units == np.arange(arr.shape[1])).all() else arr[:, units]
-            yield slice(shard["start"], shard["end"]), block
+            yield slice(shard["start"], shard["end"]), self.shard_block(i, cols, dtype)
 
     def read(self, neurons: Any = None, tokens: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray:
         """[tokens, neurons] array for a neuron subset and token subset (bool mask or indices)."""

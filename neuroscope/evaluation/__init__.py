@@ -1,0 +1,1 @@
+"""Evaluations of a neuron ranking: subsets, minimal subset, selectivity, per layer."""

@@ -1,0 +1,53 @@
+"""The train/dev/test token data of a study, in memory when it fits, else streamed from the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuroscope.probes import ArrayChunks, Probe, ProbeConfig, StoreChunks, TokenChunks, evaluate, fit_probe
+from neuroscope.store import ActivationStore
+
+
+@dataclass
+class Splits:
+    """Token data of the three splits over all neurons, plus the number of classes."""
+
+    train: TokenChunks
+    dev: TokenChunks
+    test: TokenChunks
+    n_classes: int
+
+    @classmethod
+    def build(cls, store: ActivationStore, labels: np.ndarray, split: np.ndarray, n_classes: int,
+              memory_gb: float) -> Splits:
+        """Load the labelled tokens into memory if they fit `memory_gb`, else stream them."""
+        parts = []
+        for i in range(3):
+            mask = (split == i) & (labels >= 0)
+            parts.append(StoreChunks(store, mask, labels))
+        need = sum(p.n_tokens for p in parts) * store.n_neurons * 4 / 2**30
+        if need <= memory_gb:
+            parts = [p.load() for p in parts]
+        return cls(*parts, n_classes=n_classes)
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.train, ArrayChunks)
+
+    def columns(self, cols: np.ndarray) -> Splits:
+        """The same splits over a neuron subset."""
+        return Splits(self.train.columns(cols), self.dev.columns(cols), self.test.columns(cols), self.n_classes)
+
+    def fit(self, cfg: ProbeConfig) -> tuple[Probe, dict]:
+        """Probe trained on train with early stopping on dev."""
+        return fit_probe(self.train, self.n_classes, cfg, self.dev)
+
+    def score(self, probe: Probe, split: str = "test", per_class: bool = False) -> dict:
+        return evaluate(probe, getattr(self, split), self.n_classes, per_class)
+
+    def fit_score(self, cfg: ProbeConfig, split: str = "test") -> float:
+        """Accuracy on `split` of a probe retrained on these splits."""
+        probe, _ = self.fit(cfg)
+        return self.score(probe, split)["accuracy"]

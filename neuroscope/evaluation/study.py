@@ -1,0 +1,107 @@
+"""A whole LCA-style study on one store: λ choice, oracle, ranking, subsets, minimal subset,
+layers and selectivity — the numbers of the results.json contract."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from neuroscope.evaluation.layers import layer_report
+from neuroscope.evaluation.splits import Splits
+from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
+from neuroscope.methods.base import NeuronRanking, rank
+from neuroscope.methods.lca import lca
+from neuroscope.probes import Probe, ProbeConfig
+
+log = logging.getLogger(__name__)
+
+
+def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[float], percent: float, tolerance: float,
+                  classes: list[str], seed: int) -> tuple[ProbeConfig, list[dict[str, float]]]:
+    """Choose λ (= λ1 = λ2) on dev: among the λ whose oracle is within `tolerance` of the best
+    oracle, the one whose LCA top-`percent` % beats a random `percent` % by the most."""
+    n = splits.train.n_neurons
+    k = n_of(percent, n)
+    random_cols = np.sort(np.random.default_rng(seed).permutation(n)[:k])
+    rows = []
+    for lam in grid:
+        c = cfg.with_(lambda1=lam, lambda2=lam)
+        probe, _ = splits.fit(c)
+        top = np.sort(lca(probe.weight.numpy(), classes).order[:k])
+        rows.append({"lambda": lam, "oracle_dev": splits.score(probe, "dev")["accuracy"],
+                     "top_dev": splits.columns(top).fit_score(c, "dev"),
+                     "random_dev": splits.columns(random_cols).fit_score(c, "dev")})
+    best_oracle = max(r["oracle_dev"] for r in rows)
+    ok = [r for r in rows if r["oracle_dev"] >= best_oracle - tolerance]
+    chosen = max(ok, key=lambda r: (r["top_dev"] - r["random_dev"], -r["lambda"]))
+    for r in rows:
+        r["chosen"] = r is chosen
+    return cfg.with_(lambda1=chosen["lambda"], lambda2=chosen["lambda"]), rows
+
+
+def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
+              selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
+              control: Splits | None = None) -> dict[str, Any]:
+    """Everything a study reports, as a dict following the results.json contract."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    cfg = probe_cfg
+    if selection.get("enabled"):
+        cfg, rows = select_lambda(splits, cfg, list(selection["grid"]), float(selection["percent"]),
+                                  float(selection["tolerance"]), classes, seed)
+        out["lambda_search"] = rows
+    out["probe"] = {"lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty,
+                    "standardize": cfg.standardize, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                    "in_memory": splits.in_memory}
+    oracle, info = splits.fit(cfg)
+    out["probe"].update(epochs=info["epochs"], best_epoch=info["best_epoch"])
+    probe_seconds = info["seconds"]
+    scores = splits.score(oracle, per_class=True)
+    out["oracle"] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                     "per_class": dict(zip(classes, scores["per_class"], strict=True)),
+                     "dev_accuracy": splits.score(oracle, "dev")["accuracy"]}
+    if control is not None:
+        control_probe, _ = control.fit(cfg)
+        out["control"] = {"accuracy": control.score(control_probe)["accuracy"]}
+        out["selectivity"] = out["oracle"]["accuracy"] - out["control"]["accuracy"]
+
+    t1 = time.perf_counter()
+    params = dict(method)
+    name = params.pop("name")
+    ranking: NeuronRanking = rank(name, params, splits.train.n_neurons, {
+        "acts": lambda: _train_array(splits), "labels": lambda: _train_labels(splits),
+        "probe": lambda: oracle.weight.numpy(), "classes": lambda: classes, "seed": lambda: seed,
+    })
+    out["timings"] = {"probe_seconds": probe_seconds, "method_seconds": time.perf_counter() - t1}
+    order = ranking.order
+    percents = [float(p) for p in evaluation["percents"]]
+    out["subsets"] = subset_curves(splits, oracle, order, percents, cfg, seed,
+                                   control if evaluation.get("control_subsets") else None)
+    out["minimal_subset"] = minimal_subset(splits, order, out["oracle"]["dev_accuracy"], out["oracle"]["accuracy"],
+                                           float(evaluation["minimal_delta"]), cfg)
+    out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), cfg,
+                                 bool(evaluation.get("layer_probes", True)))
+    out["ranking"] = [store.neurons[i] for i in order]
+    if "per_class" in ranking.detail:
+        out["ranking_detail"] = {"per_class": {c: [store.neurons[i] for i in v]
+                                               for c, v in ranking.detail["per_class"].items()}}
+    out["timings"]["study_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _train_array(splits: Splits) -> np.ndarray:
+    if splits.in_memory:
+        return splits.train.x.numpy()
+    return np.concatenate([x.numpy() for x, _ in splits.train.chunks()])
+
+
+def _train_labels(splits: Splits) -> np.ndarray:
+    return np.concatenate([y.numpy() for _, y in splits.train.chunks()])
+
+
+def oracle_probe(splits: Splits, cfg: ProbeConfig) -> Probe:
+    """Probe on all neurons (exposed for notebooks)."""
+    return splits.fit(cfg)[0]

@@ -1,0 +1,270 @@
+"""Linear probe with an elastic-net penalty (Dalvi et al. 2019; Durrani et al. 2020).
+
+loss = cross-entropy + λ1·‖W‖₁ + λ2·‖W‖₂²  (`penalty="elastic"`, the standard elastic net), or
+NeuroX's λ1·Σ|W| + λ2·‖W‖_F (`penalty="neurox"`, L2 not squared) to reproduce NeuroX exactly.
+The bias is never penalised. `fit_probe` is the fast loop used by studies; `ProbeModule` is the
+same objective as a LightningModule, fed by the same batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+from neuroscope.errors import ConfigError
+from neuroscope.probes.data import ArrayChunks, TokenChunks, moments
+
+PENALTIES = ("elastic", "neurox")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probe hyper-parameters; config group `probe`."""
+
+    lambda1: float = 1e-3
+    lambda2: float = 1e-3
+    penalty: str = "elastic"
+    standardize: bool = True  # z-score each neuron with train statistics (makes |W| comparable)
+    epochs: int = 10
+    batch_size: int = 1024
+    lr: float = 3e-3
+    patience: int = 3  # epochs without dev-accuracy gain before stopping (0 = never stop early)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.penalty not in PENALTIES:
+            raise ConfigError(f"probe.penalty: expected one of {PENALTIES}, got '{self.penalty}'")
+        if self.lambda1 < 0 or self.lambda2 < 0:
+            raise ConfigError("probe.lambda1/lambda2 must be >= 0")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ConfigError("probe.batch_size and probe.epochs must be >= 1")
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> ProbeConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(params) - known
+        if unknown:
+            raise ConfigError(f"probe: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**params)
+
+    def with_(self, **changes: Any) -> ProbeConfig:
+        return replace(self, **changes)
+
+
+@dataclass
+class Probe:
+    """A trained linear probe; `weight` is in standardized units when `mean`/`std` are set."""
+
+    weight: Tensor  # [classes, neurons]
+    bias: Tensor  # [classes]
+    mean: Tensor | None = None  # [neurons]
+    std: Tensor | None = None  # [neurons]
+
+    def logits(self, x: Tensor) -> Tensor:
+        """[tokens, classes] scores for raw activations x: [tokens, neurons]."""
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x @ self.weight.T + self.bias
+
+    def keep(self, cols: np.ndarray) -> Probe:
+        """The same probe with every other neuron's (standardized) input zeroed."""
+        mask = torch.zeros(self.weight.shape[1], dtype=torch.bool)
+        mask[torch.as_tensor(cols, dtype=torch.long)] = True
+        return replace(self, weight=self.weight * mask)
+
+    def parameters(self) -> Iterator[Tensor]:
+        """Weight first, like a torch module: NeuroX-style helpers accept a Probe too."""
+        yield self.weight
+        yield self.bias
+
+
+def penalty(weight: Tensor, cfg: ProbeConfig) -> Tensor:
+    """The regulariser on W (bias excluded)."""
+    l1 = weight.abs().sum()
+    if cfg.penalty == "neurox":
+        return cfg.lambda1 * l1 + cfg.lambda2 * weight.pow(2).sum().sqrt()
+    return cfg.lambda1 * l1 + cfg.lambda2 * weight.pow(2).sum()
+
+
+def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> Tensor:
+    """Mean cross-entropy over the batch plus the penalty."""
+    return nn.functional.cross_entropy(logits, y) + penalty(weight, cfg)
+
+
+def row_orders(data: TokenChunks, seed: int) -> list[Tensor]:
+    """One fixed row permutation per chunk (the data is shuffled once, as in NeuroX-style loops)."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = [int(data.boundaries[i + 1] - data.boundaries[i]) for i in range(data.n_chunks)] if isinstance(
+        data, ArrayChunks) else [len(data.chunk(i)[1]) for i in range(data.n_chunks)]
+    return [torch.randperm(n, generator=g) for n in sizes]
+
+
+def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
+            orders: list[Tensor] | None = None, shuffled: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+    """Batches of once-shuffled chunks; each epoch visits chunks, and batches within a chunk,
+    in an order drawn from (seed, epoch). `shuffled=True`: rows of `data` are already in
+    `orders` order (in-memory fast path), so batches are views."""
+    orders = orders if orders is not None else row_orders(data, seed)
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
+    for c in torch.randperm(data.n_chunks, generator=g).tolist():
+        x, y = data.chunk(c)  # streamed: one chunk in memory at a time
+        starts = list(range(0, len(y), batch_size))
+        for b in torch.randperm(len(starts), generator=g).tolist():
+            lo = starts[b]
+            if shuffled:
+                yield x[lo:lo + batch_size], y[lo:lo + batch_size]
+            else:
+                idx = orders[c][lo:lo + batch_size]
+                yield x[idx], y[idx]
+
+
+def _stats(train: TokenChunks, cfg: ProbeConfig) -> tuple[Tensor | None, Tensor | None]:
+    return moments(train) if cfg.standardize else (None, None)
+
+
+def _gradients(layer: nn.Linear, x: Tensor, y: Tensor, cfg: ProbeConfig) -> None:
+    """Set .grad of the probe to the gradient of `probe_loss` (closed form, no autograd graph)."""
+    w, b = layer.weight, layer.bias
+    with torch.no_grad():
+        p = torch.addmm(b, x, w.T).softmax(1)  # [batch, classes]
+        p[torch.arange(len(y)), y] -= 1.0
+        p /= len(y)
+        gw = p.T @ x  # [classes, neurons]
+        gw += cfg.lambda1 * w.sign()
+        if cfg.penalty == "neurox":
+            norm = w.norm()
+            if norm > 0:
+                gw += cfg.lambda2 * w / norm
+        else:
+            gw += 2 * cfg.lambda2 * w
+        w.grad, b.grad = gw, p.sum(0)
+
+
+def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
+    """Train with Adam on shuffled batches; keep the epoch with the best dev accuracy.
+
+    In-memory data is standardized once; streamed data batch by batch (the same numbers).
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    mean, std = _stats(train, cfg)
+    orders = row_orders(train, cfg.seed)
+    data, per_batch, shuffled = train, mean is not None, False
+    if isinstance(train, ArrayChunks):  # standardize and shuffle once; batches become views
+        offsets = torch.tensor(train.boundaries[:-1])
+        rows = torch.cat([o + offsets[i] for i, o in enumerate(orders)]) if orders else torch.arange(0)
+        x = train.x[rows]
+        if mean is not None:
+            x = (x - mean) / std
+        data, per_batch, shuffled = ArrayChunks(x, train.y[rows], train.boundaries), False, True
+    layer = nn.Linear(train.n_neurons, n_classes)
+    opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
+    best: tuple[float, int, Tensor, Tensor] | None = None
+    history = []
+    for epoch in range(cfg.epochs):
+        for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, orders, shuffled):
+            if per_batch:
+                x = (x - mean) / std
+            _gradients(layer, x, y, cfg)
+            opt.step()
+        if dev is None:
+            continue
+        probe = Probe(layer.weight.detach(), layer.bias.detach(), mean, std)
+        acc = evaluate(probe, dev, n_classes)["accuracy"]
+        history.append(acc)
+        if best is None or acc > best[0]:
+            best = (acc, epoch, layer.weight.detach().clone(), layer.bias.detach().clone())
+        elif cfg.patience and epoch - best[1] >= cfg.patience:
+            break
+    weight, bias = (best[2], best[3]) if best else (layer.weight.detach().clone(), layer.bias.detach().clone())
+    info = {"epochs": len(history) or cfg.epochs, "best_epoch": best[1] if best else cfg.epochs - 1,
+            "dev_accuracy": history, "seconds": time.perf_counter() - t0}
+    return Probe(weight, bias, mean, std), info
+
+
+@torch.no_grad()
+def predict(probe: Probe, data: TokenChunks) -> tuple[Tensor, Tensor]:
+    """Predicted and gold class ids over all tokens of `data`."""
+    preds, gold = [], []
+    for x, y in data.chunks():
+        preds.append(probe.logits(x).argmax(1))
+        gold.append(y)
+    return torch.cat(preds), torch.cat(gold)
+
+
+def evaluate(probe: Probe, data: TokenChunks, n_classes: int, per_class: bool = False) -> dict[str, Any]:
+    """Accuracy and macro-F1 (torchmetrics); per-class accuracy on request."""
+    preds, gold = predict(probe, data)
+    out: dict[str, Any] = {
+        "accuracy": float((preds == gold).float().mean()) if len(gold) else float("nan"),
+        "macro_f1": float(multiclass_f1_score(preds, gold, n_classes, average="macro")),
+    }
+    if per_class:
+        out["per_class"] = multiclass_accuracy(preds, gold, n_classes, average="none").tolist()
+    return out
+
+
+class ProbeModule(pl.LightningModule):
+    """The same probe and objective as a LightningModule (logs `train/loss`, `val/accuracy`)."""
+
+    def __init__(self, n_neurons: int, n_classes: int, cfg: ProbeConfig,
+                 mean: Tensor | None = None, std: Tensor | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters({"n_neurons": n_neurons, "n_classes": n_classes, **asdict(cfg)})
+        self.cfg = cfg
+        self.linear = nn.Linear(n_neurons, n_classes)
+        self.register_buffer("mean", mean if mean is not None else torch.zeros(n_neurons))
+        self.register_buffer("std", std if std is not None else torch.ones(n_neurons))
+
+    def forward(self, x: Tensor) -> Tensor:  # x: [batch, neurons] -> [batch, classes]
+        return self.linear((x - self.mean) / self.std)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], _: int) -> Tensor:
+        x, y = batch
+        loss = probe_loss(self(x), y, self.linear.weight, self.cfg)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], _: int) -> None:
+        x, y = batch
+        self.log("val/accuracy", (self(x).argmax(1) == y).float().mean(), reduce_fx="mean")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+
+    def to_probe(self) -> Probe:
+        return Probe(self.linear.weight.detach().clone(), self.linear.bias.detach().clone(),
+                     self.mean.clone(), self.std.clone())
+
+
+class ChunkBatches(torch.utils.data.IterableDataset):
+    """Yields `batches(...)`, advancing the epoch each pass, for a Lightning DataLoader."""
+
+    def __init__(self, data: TokenChunks, batch_size: int, seed: int) -> None:
+        self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
+        self.orders = row_orders(data, seed)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        yield from batches(self.data, self.batch_size, self.seed, self.epoch, self.orders)
+        self.epoch += 1
+
+
+def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, **trainer_kwargs: Any) -> Probe:
+    """Train `ProbeModule` with a Lightning Trainer on the same batches as `fit_probe` (no dev)."""
+    torch.manual_seed(cfg.seed)
+    mean, std = _stats(train, cfg)
+    module = ProbeModule(train.n_neurons, n_classes, cfg, mean, std)
+    loader = torch.utils.data.DataLoader(ChunkBatches(train, cfg.batch_size, cfg.seed), batch_size=None)
+    trainer = pl.Trainer(max_epochs=cfg.epochs, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                         **trainer_kwargs)
+    trainer.fit(module, loader)
+    return module.to_probe()

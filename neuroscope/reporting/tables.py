@@ -1,0 +1,50 @@
+"""CSV tables of a study in the run dir (subsets, layers, ranking, λ search) and W&B tables."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+
+def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """name -> (columns, rows) for the parts of results.json that are tables."""
+    tables: dict[str, tuple[list[str], list[list[Any]]]] = {}
+    if "subsets" in results:
+        cols = ["kind", "percent", "n_neurons", "accuracy", "accuracy_zeroed", "control_accuracy", "selectivity"]
+        rows = [[kind, pct] + [v.get(c) for c in cols[2:]]
+                for kind, curve in results["subsets"].items() for pct, v in curve.items()]
+        tables["subsets"] = (cols, rows)
+    if "layers" in results:
+        cols = ["site", "n_neurons", "accuracy", "top_share"]
+        tables["layers"] = (cols, [[site] + [v.get(c) for c in cols[1:]] for site, v in results["layers"].items()])
+    if "ranking" in results:
+        rows = [[i + 1, n, *n.split(":")] for i, n in enumerate(results["ranking"])]
+        tables["ranking"] = (["rank", "neuron", "site", "unit"], rows)
+    if "lambda_search" in results:
+        cols = list(results["lambda_search"][0])
+        tables["lambda_search"] = (cols, [[r[c] for c in cols] for r in results["lambda_search"]])
+    return tables
+
+
+def write_tables(results: dict[str, Any], out_dir: str | Path) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """Write each table as `<out_dir>/<name>.csv` (atomically); returns the tables."""
+    tables = study_tables(results)
+    for name, (cols, rows) in tables.items():
+        path = Path(out_dir) / f"{name}.csv"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(cols)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    return tables
+
+
+def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]) -> None:
+    """Tables to loggers that take them (W&B: `log_table`; the ranking is capped at 1,000 rows)."""
+    if logger is None or not hasattr(logger, "log_table"):
+        return
+    for name, (cols, rows) in tables.items():
+        logger.log_table(key=f"tables/{name}", columns=cols, data=rows[:1000] if name == "ranking" else rows)
