@@ -1,0 +1,121 @@
+"""Rankers: planted neurons come first; LCA matches a hand-computed ordering and NeuroX semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroscope.errors import ConfigError
+from neuroscope.methods import NeuronRanking, rank
+from neuroscope.methods.lca import (
+    entry_steps,
+    get_bottom_neurons,
+    get_neuron_ordering,
+    get_random_neurons,
+    get_top_neurons,
+)
+from neuroscope.methods.probeless import probeless
+from neuroscope.probes import ArrayChunks, ProbeConfig, fit_probe
+from neuroscope.registry import METHODS
+
+W = np.array([[0.5, 0.3, 0.1, 0.1, 0.0],
+              [0.0, 0.1, 0.1, 0.2, 0.6]], dtype=np.float32)  # [classes, neurons]
+C2I = {"A": 0, "B": 1}
+
+
+def planted(n_tokens: int = 3000, n_neurons: int = 40, n_classes: int = 4, hot: int = 17, seed: int = 0):
+    """Noise activations where only neuron `hot` carries the label."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n_tokens)
+    acts = rng.normal(size=(n_tokens, n_neurons)).astype(np.float32)
+    acts[:, hot] += 3.0 * labels
+    return acts, labels
+
+
+def run(name: str, acts: np.ndarray, labels: np.ndarray, **params) -> NeuronRanking:
+    probe, _ = fit_probe(ArrayChunks(acts, labels), int(labels.max()) + 1, ProbeConfig(epochs=20, batch_size=256, lr=1e-2, seed=0))
+    inputs = {"acts": lambda: acts, "labels": lambda: labels, "probe": lambda: probe.weight.numpy(),
+              "classes": lambda: [str(c) for c in range(int(labels.max()) + 1)], "seed": lambda: 0}
+    return rank(name, params, acts.shape[1], inputs)
+
+
+@pytest.mark.parametrize("name", [m for m in METHODS.names() if m != "random"])
+def test_planted_neuron_is_ranked_first_by_every_supervised_ranker(name: str) -> None:
+    acts, labels = planted()
+    ranking = run(name, acts, labels)
+    assert ranking.order[0] == 17
+    assert sorted(ranking.order.tolist()) == list(range(40))
+
+
+def test_random_ranking_is_a_seeded_permutation() -> None:
+    acts, labels = planted()
+    a, b = run("random", acts, labels), run("random", acts, labels)
+    assert np.array_equal(a.order, b.order) and sorted(a.order) == list(range(40))
+
+
+def test_lca_ordering_matches_hand_computation() -> None:
+    # step 0: each class's top neuron (0 for A, 4 for B), ordered by summed |w| (4: .6 > 0: .5);
+    # neuron 1 joins A at 60 %, neuron 3 joins B at 70 %, neuron 2 joins B at 90 %.
+    ordering, cutoffs = get_neuron_ordering(W, C2I, search_stride=10)
+    assert ordering == [4, 0, 1, 3, 2]
+    assert cutoffs == [2, 2, 2, 2, 2, 2, 3, 4, 4, 5, 5]
+    assert entry_steps(W, 10).tolist() == [0, 6, 9, 7, 0]
+    lca = run_lca(W)
+    assert lca.order.tolist() == [4, 0, 1, 3, 2] and lca.detail["per_class"] == {"A": [0], "B": [4]}
+
+
+def run_lca(w: np.ndarray) -> NeuronRanking:
+    return rank("lca", {"search_stride": 10, "class_percentage": 0.3}, w.shape[1],
+                {"probe": lambda: w, "classes": lambda: ["A", "B"]})
+
+
+def test_top_and_bottom_neurons_follow_neurox_semantics() -> None:
+    union, per_class = get_top_neurons(W, 0.5, C2I)
+    assert union.tolist() == [4, 0] and {k: v.tolist() for k, v in per_class.items()} == {"A": [0], "B": [4]}
+    union, per_class = get_top_neurons(W, 0.8, C2I)  # the crossing neuron is included
+    assert per_class["A"].tolist() == [0, 1] and per_class["B"].tolist() == [4, 3]
+    bottom, per_class = get_bottom_neurons(W, 0.15, C2I)
+    assert set(per_class["A"].tolist()) == {4, 3, 2} or set(per_class["A"].tolist()) == {4, 2, 3}
+    assert per_class["B"].tolist()[:1] == [0]
+    assert set(bottom.tolist()) == set(per_class["A"].tolist()) | set(per_class["B"].tolist())
+
+
+def test_probe_can_be_a_module_a_probe_or_a_matrix() -> None:
+    linear = torch.nn.Linear(5, 2)
+    linear.weight.data = torch.from_numpy(W.copy())
+    from neuroscope.probes import Probe
+
+    ours = Probe(torch.from_numpy(W.copy()), torch.zeros(2))
+    for p in (linear, ours, W, torch.from_numpy(W)):
+        assert get_neuron_ordering(p, C2I, 10)[0] == [4, 0, 1, 3, 2]
+
+
+def test_random_neurons_keep_each_with_probability() -> None:
+    w = np.ones((3, 10_000), dtype=np.float32)
+    picked = get_random_neurons(w, 0.3, seed=1)
+    assert 2700 < len(picked) < 3300 and np.array_equal(picked, get_random_neurons(w, 0.3, seed=1))
+
+
+def test_probeless_equals_pairwise_class_mean_distances() -> None:
+    rng = np.random.default_rng(3)
+    acts = rng.normal(size=(500, 6))
+    labels = rng.integers(0, 4, 500)
+    means = np.stack([acts[labels == c].mean(0) for c in range(4)])
+    brute = sum(np.abs(means[a] - means[b]) for a in range(4) for b in range(a + 1, 4))
+    np.testing.assert_allclose(probeless(acts, labels).scores, brute, rtol=1e-9)
+
+
+def test_iou_is_one_for_a_neuron_that_fires_exactly_on_a_class() -> None:
+    labels = np.repeat([0, 1, 2], 100)
+    acts = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
+    acts[:, 2] = -5.0 * (labels == 1)  # fires negatively on class 1
+    ranking = rank("iou", {}, 5, {"acts": lambda: acts, "labels": lambda: labels})
+    assert ranking.order[0] == 2 and ranking.scores[2] == pytest.approx(1.0)
+
+
+def test_method_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"method\.stride"):
+        rank("lca", {"stride": 3}, 5, {"probe": lambda: W, "classes": lambda: ["A", "B"]})
+    with pytest.raises(ConfigError, match="provided by the study"):
+        rank("lca", {"probe": 3}, 5, {"probe": lambda: W, "classes": lambda: ["A", "B"]})

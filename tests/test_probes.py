@@ -1,0 +1,113 @@
+"""Probe objective, training paths (in-memory, streaming, Lightning) and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuroscope.errors import ConfigError
+from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe, probe_loss
+from neuroscope.probes.data import moments
+from neuroscope.probes.probe import _gradients, fit_probe_lightning
+from neuroscope.store import extract
+from tests.fakes import HashNeurons
+
+
+@pytest.mark.parametrize("penalty", ["elastic", "neurox"])
+def test_closed_form_gradient_equals_autograd_of_the_loss(penalty: str) -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(7, 3)
+    x, y = torch.randn(50, 7), torch.randint(0, 3, (50,))
+    cfg = ProbeConfig(lambda1=0.01, lambda2=0.05, penalty=penalty)
+    probe_loss(layer(x), y, layer.weight, cfg).backward()
+    want = layer.weight.grad.clone(), layer.bias.grad.clone()
+    _gradients(layer, x, y, cfg)
+    torch.testing.assert_close(layer.weight.grad, want[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer.bias.grad, want[1], rtol=1e-5, atol=1e-6)
+
+
+def test_penalties_differ_as_documented() -> None:
+    w = torch.tensor([[3.0, -4.0]])
+    logits, y = torch.zeros(1, 1), torch.zeros(1, dtype=torch.long)
+    base = 0.0  # cross-entropy of a single class is 0
+    elastic = probe_loss(logits, y, w, ProbeConfig(lambda1=1.0, lambda2=1.0))
+    neurox = probe_loss(logits, y, w, ProbeConfig(lambda1=1.0, lambda2=1.0, penalty="neurox"))
+    assert elastic.item() == pytest.approx(base + 7 + 25) and neurox.item() == pytest.approx(base + 7 + 5)
+    with pytest.raises(ConfigError, match="probe.penalty"):
+        ProbeConfig(penalty="l3")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        ProbeConfig.from_dict({"lambda": 1})
+
+
+def separable(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(size=(n, 12)).astype(np.float32)
+    x[:, 0] += 6 * (y == 0)
+    x[:, 5] += 6 * (y == 1)
+    return x, y
+
+
+def test_probe_learns_separable_data_with_early_stopping() -> None:
+    x, y = separable()
+    probe, info = fit_probe(ArrayChunks(x[:1600], y[:1600]), 3, ProbeConfig(seed=0, lr=1e-2),
+                            ArrayChunks(x[1600:1800], y[1600:1800]))
+    scores = evaluate(probe, ArrayChunks(x[1800:], y[1800:]), 3, per_class=True)
+    assert scores["accuracy"] > 0.95 and scores["macro_f1"] > 0.95 and len(scores["per_class"]) == 3
+    assert info["best_epoch"] < info["epochs"] and len(info["dev_accuracy"]) == info["epochs"]
+
+
+def test_same_seed_same_weights_other_seed_other_weights() -> None:
+    x, y = separable()
+    data = ArrayChunks(x, y)
+    a, _ = fit_probe(data, 3, ProbeConfig(seed=1, epochs=3))
+    b, _ = fit_probe(data, 3, ProbeConfig(seed=1, epochs=3))
+    c, _ = fit_probe(data, 3, ProbeConfig(seed=2, epochs=3))
+    assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)
+
+
+def test_streaming_and_in_memory_training_give_the_same_weights(tmp_path: Path) -> None:
+    sentences = [[f"w{i % 7}_{j}" for j in range(3 + i % 5)] for i in range(300)]
+    store, _ = extract(HashNeurons(units=5), sentences, tmp_path, shard_tokens=200, progress=False)
+    labels = np.arange(store.n_tokens) % 3
+    mask = np.arange(store.n_tokens) % 4 != 0
+    streamed = StoreChunks(store, mask, labels)
+    assert streamed.n_chunks > 3
+    in_memory = streamed.load()
+    assert in_memory.boundaries == streamed.boundaries() and in_memory.n_tokens == int(mask.sum())
+    cfg = ProbeConfig(seed=3, epochs=3, batch_size=64)
+    dev = StoreChunks(store, ~mask, labels)
+    a, _ = fit_probe(streamed, 3, cfg, dev)
+    b, _ = fit_probe(in_memory, 3, cfg, dev.load())
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(a.mean, b.mean)
+
+
+def test_lightning_module_trains_the_same_probe() -> None:
+    x, y = separable(600)
+    cfg = ProbeConfig(seed=0, epochs=2, batch_size=100, patience=0)
+    fast, _ = fit_probe(ArrayChunks(x, y), 3, cfg)
+    lit = fit_probe_lightning(ArrayChunks(x, y), 3, cfg)
+    torch.testing.assert_close(fast.weight, lit.weight, rtol=1e-4, atol=1e-5)
+
+
+def test_moments_are_exact_over_chunks() -> None:
+    x = np.random.default_rng(0).normal(3, 2, size=(1000, 4)).astype(np.float32)
+    x[:, 3] = 7.0  # constant neuron: std 1 to avoid division by zero
+    mean, std = moments(ArrayChunks(x, np.zeros(1000), [0, 100, 550, 1000]))
+    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy()[:3], x.std(0)[:3], rtol=1e-4)
+    assert std[3] == 1.0
+
+
+def test_keep_zeroes_the_other_neurons() -> None:
+    x, y = separable()
+    probe, _ = fit_probe(ArrayChunks(x, y), 3, ProbeConfig(seed=0, epochs=20, batch_size=256, lr=1e-2))
+    kept = probe.keep(np.array([0, 5]))
+    assert torch.count_nonzero(kept.weight[:, [1, 2, 3, 4, 6]]) == 0
+    assert evaluate(kept, ArrayChunks(x, y), 3)["accuracy"] > 0.9
+    assert evaluate(probe.keep(np.array([2])), ArrayChunks(x, y), 3)["accuracy"] < 0.5

@@ -1,0 +1,102 @@
+"""Study evaluations: top > random > bottom, minimal subset, λ choice, and the results contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import open_dict
+
+from neuroscope.analysis import analyze
+from neuroscope.evaluation.splits import Splits
+from neuroscope.evaluation.study import select_lambda
+from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
+from neuroscope.methods.lca import lca
+from neuroscope.probes import ArrayChunks, ProbeConfig
+from tests.test_entrypoints import compose_analyze, overrides, study  # noqa: F401  (fixture)
+
+CFG = ProbeConfig(seed=0, epochs=15, batch_size=256, lr=1e-2, lambda1=1e-3, lambda2=1e-3)
+
+
+def graded(n: int = 3000, neurons: int = 60, informative: int = 8, seed: int = 0) -> Splits:
+    """4 classes; neuron j < `informative` carries the label with strength falling with j."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = rng.normal(size=(n, neurons)).astype(np.float32)
+    centers = rng.normal(size=(4, informative)) * 2.5
+    x[:, :informative] += centers[y] * np.linspace(1.0, 0.4, informative)
+    a, b = int(0.8 * n), int(0.9 * n)
+    return Splits(ArrayChunks(x[:a], y[:a]), ArrayChunks(x[a:b], y[a:b]), ArrayChunks(x[b:], y[b:]), 4)
+
+
+def test_top_beats_random_beats_bottom_on_separable_data() -> None:
+    splits = graded(informative=20)  # a random 10 % holds some informative neurons, the bottom none
+    oracle, _ = splits.fit(CFG)
+    order = lca(oracle.weight.numpy(), list("abcd")).order
+    assert set(order[:6].tolist()) <= set(range(20)) and not set(order[-6:].tolist()) & set(range(20))
+    curves = subset_curves(splits, oracle, order, [10], CFG, seed=0)
+    top, rnd, bottom = (curves[k]["10"]["accuracy"] for k in ("top", "random", "bottom"))
+    assert top > rnd > bottom, (top, rnd, bottom)
+    assert curves["top"]["10"]["n_neurons"] == n_of(10, 60) == 6
+    assert curves["top"]["10"]["accuracy_zeroed"] > curves["bottom"]["10"]["accuracy_zeroed"]
+
+
+def test_minimal_subset_finds_the_informative_neurons() -> None:
+    splits = graded(informative=3)
+    oracle, _ = splits.fit(CFG)
+    order = lca(oracle.weight.numpy(), list("abcd")).order
+    dev = splits.score(oracle, "dev")["accuracy"]
+    found = minimal_subset(splits, order, dev, splits.score(oracle)["accuracy"], 0.02, CFG)
+    assert 2 <= found["n_neurons"] <= 4 and found["share"] == found["n_neurons"] / 60
+    assert found["accuracy"] > 0.8 and abs(found["delta"]) < 0.05
+
+
+def test_lambda_selection_prefers_a_sharp_ranking_within_tolerance() -> None:
+    splits = graded(n=2000)
+    chosen, rows = select_lambda(splits, CFG, [1e-5, 1e-2], percent=10, tolerance=0.05, classes=list("abcd"), seed=0)
+    assert [r["lambda"] for r in rows] == [1e-5, 1e-2] and sum(r["chosen"] for r in rows) == 1
+    best = next(r for r in rows if r["chosen"])
+    assert chosen.lambda1 == chosen.lambda2 == best["lambda"]
+    ok = [r for r in rows if r["oracle_dev"] >= max(x["oracle_dev"] for x in rows) - 0.05]
+    assert best["top_dev"] - best["random_dev"] == max(r["top_dev"] - r["random_dev"] for r in ok)
+
+
+def test_analyze_with_lca_writes_the_results_contract(study: dict[str, Path]) -> None:  # noqa: F811
+    out = study["root"] / "lca"
+    cfg = compose_analyze(overrides(study, out) + [
+        "method=lca", "evaluation.percents=[10,50]", "probe.epochs=3", "probe.selection.grid=[1e-4,1e-3]"])
+    res = analyze(cfg)
+    saved = json.loads((out / "results.json").read_text())
+    for key in ("model", "task", "method", "seed", "store", "split", "oracle", "control", "selectivity",
+                "subsets", "minimal_subset", "layers", "ranking", "timings", "probe", "lambda_search"):
+        assert key in saved, key
+    assert saved["method"] == "lca" and len(saved["ranking"]) == 48 == len(set(saved["ranking"]))
+    assert set(saved["subsets"]) == {"top", "random", "bottom"}
+    assert set(saved["subsets"]["top"]) == {"10", "50"}
+    for kind in saved["subsets"].values():
+        for row in kind.values():
+            assert 0 <= row["accuracy"] <= 1 and 0 <= row["accuracy_zeroed"] <= 1 and "selectivity" in row
+    assert 0 <= saved["oracle"]["accuracy"] <= 1 and 0 <= saved["oracle"]["macro_f1"] <= 1
+    assert saved["selectivity"] == pytest.approx(saved["oracle"]["accuracy"] - saved["control"]["accuracy"])
+    assert set(saved["layers"]) == {"embeddings", "layer1", "layer2"}
+    assert sum(v["top_share"] for v in saved["layers"].values()) == pytest.approx(1.0)
+    assert {"n_neurons", "share", "accuracy", "delta"} <= set(saved["minimal_subset"])
+    assert {"probe_seconds", "total_seconds"} <= set(saved["timings"])
+    assert saved["probe"]["lambda1"] in (1e-4, 1e-3)
+    for table in ("subsets", "layers", "ranking", "lambda_search"):
+        assert (out / f"{table}.csv").exists()
+    assert res["ranking"] == saved["ranking"]
+
+
+@pytest.mark.parametrize("method", ["probeless", "iou", "weight_norm", "random"])
+def test_every_builtin_method_runs_a_study(study: dict[str, Path], method: str) -> None:  # noqa: F811
+    out = study["root"] / method
+    cfg = compose_analyze(overrides(study, out) + [
+        f"method={method}", "evaluation.percents=[50]", "probe.epochs=2", "probe.selection.enabled=false",
+        "evaluation.layer_probes=false", "evaluation.control=false"])
+    with open_dict(cfg):
+        cfg.evaluation.minimal_delta = 0.5
+    res = analyze(cfg)
+    assert res["method"] == method and len(res["ranking"]) == 48 and "control" not in res
