@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroscope.probes import ArrayChunks, Probe, ProbeConfig, StoreChunks, TokenChunks, evaluate, fit_probe
+from neuroscope.probes import (
+    ArrayChunks,
+    Probe,
+    ProbeConfig,
+    StoreChunks,
+    TokenChunks,
+    evaluate,
+    fit_probe,
+)
 from neuroscope.store import ActivationStore
 
 
