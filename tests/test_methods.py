@@ -119,3 +119,23 @@ def test_method_config_errors_name_the_key() -> None:
         rank("lca", {"stride": 3}, 5, {"probe": lambda: W, "classes": lambda: ["A", "B"]})
     with pytest.raises(ConfigError, match="provided by the study"):
         rank("lca", {"probe": 3}, 5, {"probe": lambda: W, "classes": lambda: ["A", "B"]})
+
+
+def test_matches_outputs_recorded_from_neurox_1_0_9() -> None:
+    """Weights and NeuroX 1.0.9's own get_neuron_ordering / get_top_neurons / get_bottom_neurons
+    outputs (percentage 0.3), recorded once in its venv (bench/neurox_env.sh)."""
+    import json
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "data" / "neurox_1.0.9_orderings.json").read_text())
+    for case in cases.values():
+        w = np.array(case["weight"], dtype=np.float32)
+        c2i = {f"c{i}": i for i in range(w.shape[0])}
+        ordering, cutoffs = get_neuron_ordering(w, c2i)
+        assert cutoffs == case["cutoffs"]
+        for lo, hi in zip([0] + cutoffs[:-1], cutoffs, strict=True):
+            assert set(ordering[lo:hi]) == set(case["ordering"][lo:hi])
+        top, per = get_top_neurons(w, 0.3, c2i)
+        assert sorted(top.tolist()) == case["top"] and {k: v.tolist() for k, v in per.items()} == case["per"]
+        bottom, per = get_bottom_neurons(w, 0.3, c2i)
+        assert sorted(bottom.tolist()) == case["bot"] and {k: v.tolist() for k, v in per.items()} == case["bper"]
