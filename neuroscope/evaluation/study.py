@@ -14,7 +14,7 @@ from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
 from neuroscope.methods.base import NeuronRanking, rank
 from neuroscope.methods.lca import lca
-from neuroscope.probes import Probe, ProbeConfig
+from neuroscope.probes import ProbeConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
                                            float(evaluation["minimal_delta"]), cfg)
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), cfg,
                                  bool(evaluation.get("layer_probes", True)))
-    out["ranking"] = [store.neurons[i] for i in order]
+    out["ranking"] = ranking.ids(store.neurons)
     if "per_class" in ranking.detail:
         out["ranking_detail"] = {"per_class": {c: [store.neurons[i] for i in v]
                                                for c, v in ranking.detail["per_class"].items()}}
@@ -101,7 +101,3 @@ def _train_array(splits: Splits) -> np.ndarray:
 def _train_labels(splits: Splits) -> np.ndarray:
     return np.concatenate([y.numpy() for _, y in splits.train.chunks()])
 
-
-def oracle_probe(splits: Splits, cfg: ProbeConfig) -> Probe:
-    """Probe on all neurons (exposed for notebooks)."""
-    return splits.fit(cfg)[0]

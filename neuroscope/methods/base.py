@@ -39,10 +39,6 @@ class NeuronRanking:
         """The ranking as neuron ids `site:unit`."""
         return [neurons[i] for i in self.order]
 
-    def reversed(self) -> NeuronRanking:
-        """Bottom neurons first."""
-        return NeuronRanking(self.order[::-1].copy(), self.scores, self.detail)
-
 
 INPUTS = ("acts", "labels", "probe", "classes", "seed")
 
