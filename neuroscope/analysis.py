@@ -88,6 +88,6 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     tables = write_tables(results, out_dir)
     with experiment_logger(cfg.get("logger"), cfg) as logger:
         log_results(logger, results)
-        log_tables(logger, tables)
+        log_tables(logger, tables, results)
     log.info("results written to %s", out_dir / "results.json")
     return results

@@ -100,3 +100,15 @@ def test_every_builtin_method_runs_a_study(study: dict[str, Path], method: str) 
         cfg.evaluation.minimal_delta = 0.5
     res = analyze(cfg)
     assert res["method"] == method and len(res["ranking"]) == 48 and "control" not in res
+
+
+def test_study_with_wandb_logs_tables_offline(study: dict[str, Path]) -> None:  # noqa: F811
+    out = study["root"] / "wb_lca"
+    cfg = compose_analyze(overrides(study, out) + [
+        "logger=wandb", "method=random", "evaluation.percents=[50]", "probe.epochs=2",
+        "probe.selection.enabled=false", "evaluation.layer_probes=false", "evaluation.control=false"])
+    analyze(cfg)
+    (run,) = list((out / "wandb").glob("offline-run-*"))
+    assert any(run.rglob("*.wandb")) and (out / "subsets.csv").exists()
+    media = {p.name.split("_")[0] for p in (run / "files" / "media" / "table").rglob("*.table.json")}
+    assert {"subsets", "layers", "ranking"} <= media  # tables and the subsets chart, stored offline

@@ -42,9 +42,21 @@ def write_tables(results: dict[str, Any], out_dir: str | Path) -> dict[str, tupl
     return tables
 
 
-def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]) -> None:
-    """Tables to loggers that take them (W&B: `log_table`; the ranking is capped at 1,000 rows)."""
+def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]],
+               results: dict[str, Any] | None = None) -> None:
+    """Tables to loggers that take them (W&B: `log_table`; the ranking is capped at 1,000 rows),
+    plus a W&B line chart of accuracy against the share of neurons kept."""
     if logger is None or not hasattr(logger, "log_table"):
         return
     for name, (cols, rows) in tables.items():
         logger.log_table(key=f"tables/{name}", columns=cols, data=rows[:1000] if name == "ranking" else rows)
+    subsets = (results or {}).get("subsets")
+    if subsets and hasattr(logger, "experiment"):
+        import wandb
+
+        kinds = list(subsets)
+        percents = list(subsets[kinds[0]])
+        chart = wandb.plot.line_series(
+            xs=[float(p) for p in percents], ys=[[subsets[k][p]["accuracy"] for p in percents] for k in kinds],
+            keys=kinds, title="accuracy of a probe retrained on k % of the neurons", xname="% neurons")
+        logger.experiment.log({"charts/subsets": chart})
