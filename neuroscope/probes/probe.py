@@ -204,7 +204,7 @@ def evaluate(probe: Probe, data: TokenChunks, n_classes: int, per_class: bool = 
     """Accuracy and macro-F1 (torchmetrics); per-class accuracy on request."""
     preds, gold = predict(probe, data)
     out: dict[str, Any] = {
-        "accuracy": float((preds == gold).float().mean()) if len(gold) else float("nan"),
+        "accuracy": float(multiclass_accuracy(preds, gold, n_classes, average="micro")) if len(gold) else float("nan"),
         "macro_f1": float(multiclass_f1_score(preds, gold, n_classes, average="macro")),
     }
     if per_class:
