@@ -161,3 +161,13 @@ def test_windowed_sentences_are_counted_in_the_manifest(tmp_path: Path, tiny_ber
     assert store.manifest["extraction_stats"] == {"windowed_sentences": 1, "replaced_words": 1}
     assert "windowed_sentences = 1" in caplog.text
     assert store.n_tokens == 15
+
+
+def test_reading_leaves_no_shard_mapped(tmp_path: Path) -> None:
+    """Streamed reads copy out of a shard and unmap it, so RSS stays bounded by one shard."""
+    store, _ = extract(HashNeurons(), SENTENCES, tmp_path, shard_tokens=30, progress=False)
+    total = sum(block.shape[0] for _, block in store.iter_shards())
+    assert total == store.n_tokens
+    store.read(["layer1:2"], tokens=np.arange(0, store.n_tokens, 7))
+    maps = Path("/proc/self/maps").read_text()
+    assert str(store.path) not in maps

@@ -69,7 +69,6 @@ class ActivationStore:
         self.shards: list[dict[str, Any]] = self.manifest["shards"]
         starts = np.cumsum([0] + [self.units[s] for s in self.sites])
         self._site_start = dict(zip(self.sites, starts[:-1].tolist(), strict=True))
-        self._cache: dict[tuple[int, str], np.ndarray] = {}
 
     @property
     def n_neurons(self) -> int:
@@ -108,10 +107,9 @@ class ActivationStore:
         return np.asarray(out, dtype=np.int64)
 
     def _site_array(self, shard: int, site: str) -> np.ndarray:
-        key = (shard, site)
-        if key not in self._cache:
-            self._cache[key] = np.load(self.path / self.shards[shard]["dir"] / f"{site}.npy", mmap_mode="r")
-        return self._cache[key]
+        """A fresh memory map of one shard's site; callers copy out of it and let it go, so the
+        pages read stay in the page cache but never accumulate in the process's RSS."""
+        return np.load(self.path / self.shards[shard]["dir"] / f"{site}.npy", mmap_mode="r")
 
     def _columns(self, cols: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """Group columns by site: (site, unit indices, output positions)."""
@@ -132,6 +130,7 @@ class ActivationStore:
             arr = self._site_array(i, site)
             whole = len(units) == arr.shape[1] and (units == np.arange(arr.shape[1])).all()
             block[:, pos] = arr if whole else arr[:, units]
+            del arr  # unmap now
         return block
 
     def iter_shards(self, neurons: Any = None, dtype: Any = np.float32) -> Iterator[tuple[slice, np.ndarray]]:
@@ -163,6 +162,7 @@ class ActivationStore:
             for site, units, pos in groups:
                 arr = self._site_array(i, site)
                 out[np.ix_(dest, pos)] = arr[rows][:, units]
+                del arr
         return out
 
     # ---- labels of tasks over the same sentences -------------------------------------
