@@ -54,7 +54,7 @@ def separable(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_probe_learns_separable_data_with_early_stopping() -> None:
     x, y = separable()
-    probe, info = fit_probe(ArrayChunks(x[:1600], y[:1600]), 3, ProbeConfig(seed=0, lr=1e-2),
+    probe, info = fit_probe(ArrayChunks(x[:1600], y[:1600]), 3, ProbeConfig(seed=0, batch_size=128),
                             ArrayChunks(x[1600:1800], y[1600:1800]))
     scores = evaluate(probe, ArrayChunks(x[1800:], y[1800:]), 3, per_class=True)
     assert scores["accuracy"] > 0.95 and scores["macro_f1"] > 0.95 and len(scores["per_class"]) == 3

@@ -50,7 +50,7 @@ def test_minimal_subset_finds_the_informative_neurons() -> None:
     dev = splits.score(oracle, "dev")["accuracy"]
     found = minimal_subset(splits, order, dev, splits.score(oracle)["accuracy"], 0.02, CFG)
     assert 2 <= found["n_neurons"] <= 4 and found["share"] == found["n_neurons"] / 60
-    assert found["accuracy"] > 0.8 and abs(found["delta"]) < 0.05
+    assert found["dev_accuracy"] >= dev - 0.02 and found["accuracy"] > 0.8 and abs(found["delta"]) < 0.1
 
 
 def test_lambda_selection_prefers_a_sharp_ranking_within_tolerance() -> None:

@@ -33,10 +33,11 @@ class ProbeConfig:
     lambda2: float = 1e-3
     penalty: str = "elastic"
     standardize: bool = True  # z-score each neuron with train statistics (makes |W| comparable)
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 1024
-    lr: float = 3e-3
-    patience: int = 3  # epochs without dev-accuracy gain before stopping (0 = never stop early)
+    lr: float = 2e-2
+    lr_decay: float = 0.8  # learning rate multiplied by this after every epoch (1 = constant)
+    patience: int = 5  # epochs without dev-accuracy gain before stopping (0 = never stop early)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -167,6 +168,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
         data, per_batch, shuffled = ArrayChunks(x, train.y[rows], train.boundaries), False, True
     layer = nn.Linear(train.n_neurons, n_classes)
     opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
     best: tuple[float, int, Tensor, Tensor] | None = None
     history = []
     for epoch in range(cfg.epochs):
@@ -175,6 +177,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
                 x = (x - mean) / std
             _gradients(layer, x, y, cfg)
             opt.step()
+        schedule.step()
         if dev is None:
             continue
         probe = Probe(layer.weight.detach(), layer.bias.detach(), mean, std)
@@ -237,8 +240,9 @@ class ProbeModule(pl.LightningModule):
         x, y = batch
         self.log("val/accuracy", (self(x).argmax(1) == y).float().mean(), reduce_fx="mean")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+        return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, self.cfg.lr_decay)}
 
     def to_probe(self) -> Probe:
         return Probe(self.linear.weight.detach().clone(), self.linear.bias.detach().clone(),
