@@ -12,7 +12,8 @@ from torch import nn
 from neuroscope.errors import ConfigError
 from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe, probe_loss
 from neuroscope.probes.data import moments
-from neuroscope.probes.probe import _gradients, fit_probe_lightning
+from neuroscope.probes.lightning import fit_probe_lightning
+from neuroscope.probes.probe import _gradients
 from neuroscope.store import extract
 from tests.fakes import HashNeurons
 

@@ -22,7 +22,3 @@ class NeuronSource(Protocol):
         """JSON-able identity of the model and extraction settings (part of the store's cache key)."""
         ...
 
-
-def neuron_ids(sites: list[str], units: dict[str, int]) -> list[str]:
-    """All neuron ids `site:unit` in store order."""
-    return [f"{s}:{u}" for s in sites for u in range(units[s])]

@@ -1,7 +1,10 @@
-"""Linear probes over neuron activations: elastic-net objective, fast and Lightning training."""
+"""Linear probes over neuron activations: elastic-net objective, fast training loop.
+
+The LightningModule version lives in `neuroscope.probes.lightning` (imports Lightning).
+"""
 
 from neuroscope.probes.data import ArrayChunks, StoreChunks, TokenChunks
-from neuroscope.probes.probe import Probe, ProbeConfig, ProbeModule, evaluate, fit_probe, probe_loss
+from neuroscope.probes.probe import Probe, ProbeConfig, evaluate, fit_probe, probe_loss
 
-__all__ = ["ArrayChunks", "Probe", "ProbeConfig", "ProbeModule", "StoreChunks", "TokenChunks",
+__all__ = ["ArrayChunks", "Probe", "ProbeConfig", "StoreChunks", "TokenChunks",
            "evaluate", "fit_probe", "probe_loss"]

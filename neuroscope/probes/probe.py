@@ -2,19 +2,18 @@
 
 loss = cross-entropy + λ1·‖W‖₁ + λ2·‖W‖₂²  (`penalty="elastic"`, the standard elastic net), or
 NeuroX's λ1·Σ|W| + λ2·‖W‖_F (`penalty="neurox"`, L2 not squared) to reproduce NeuroX exactly.
-The bias is never penalised. `fit_probe` is the fast loop used by studies; `ProbeModule` is the
-same objective as a LightningModule, fed by the same batches.
+The bias is never penalised. `fit_probe` is the fast loop used by studies; `neuroscope.probes.lightning.ProbeModule`
+is the same objective as a LightningModule, fed by the same batches.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
@@ -162,9 +161,9 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     if isinstance(train, ArrayChunks):  # standardize and shuffle once; batches become views
         offsets = torch.tensor(train.boundaries[:-1])
         rows = torch.cat([o + offsets[i] for i, o in enumerate(orders)]) if orders else torch.arange(0)
-        x = train.x[rows]
+        x = train.x[rows]  # the one copy of the data this fit makes
         if mean is not None:
-            x = (x - mean) / std
+            x.sub_(mean).div_(std)
         data, per_batch, shuffled = ArrayChunks(x, train.y[rows], train.boundaries), False, True
     layer = nn.Linear(train.n_neurons, n_classes)
     opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
@@ -213,62 +212,3 @@ def evaluate(probe: Probe, data: TokenChunks, n_classes: int, per_class: bool = 
     if per_class:
         out["per_class"] = multiclass_accuracy(preds, gold, n_classes, average="none").tolist()
     return out
-
-
-class ProbeModule(pl.LightningModule):
-    """The same probe and objective as a LightningModule (logs `train/loss`, `val/accuracy`)."""
-
-    def __init__(self, n_neurons: int, n_classes: int, cfg: ProbeConfig,
-                 mean: Tensor | None = None, std: Tensor | None = None) -> None:
-        super().__init__()
-        self.save_hyperparameters({"n_neurons": n_neurons, "n_classes": n_classes, **asdict(cfg)})
-        self.cfg = cfg
-        self.linear = nn.Linear(n_neurons, n_classes)
-        self.register_buffer("mean", mean if mean is not None else torch.zeros(n_neurons))
-        self.register_buffer("std", std if std is not None else torch.ones(n_neurons))
-
-    def forward(self, x: Tensor) -> Tensor:  # x: [batch, neurons] -> [batch, classes]
-        return self.linear((x - self.mean) / self.std)
-
-    def training_step(self, batch: tuple[Tensor, Tensor], _: int) -> Tensor:
-        x, y = batch
-        loss = probe_loss(self(x), y, self.linear.weight, self.cfg)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], _: int) -> None:
-        x, y = batch
-        self.log("val/accuracy", (self(x).argmax(1) == y).float().mean(), reduce_fx="mean")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
-        return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, self.cfg.lr_decay)}
-
-    def to_probe(self) -> Probe:
-        return Probe(self.linear.weight.detach().clone(), self.linear.bias.detach().clone(),
-                     self.mean.clone(), self.std.clone())
-
-
-class ChunkBatches(torch.utils.data.IterableDataset):
-    """Yields `batches(...)`, advancing the epoch each pass, for a Lightning DataLoader."""
-
-    def __init__(self, data: TokenChunks, batch_size: int, seed: int) -> None:
-        self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
-        self.orders = row_orders(data, seed)
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        yield from batches(self.data, self.batch_size, self.seed, self.epoch, self.orders)
-        self.epoch += 1
-
-
-def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, **trainer_kwargs: Any) -> Probe:
-    """Train `ProbeModule` with a Lightning Trainer on the same batches as `fit_probe` (no dev)."""
-    torch.manual_seed(cfg.seed)
-    mean, std = _stats(train, cfg)
-    module = ProbeModule(train.n_neurons, n_classes, cfg, mean, std)
-    loader = torch.utils.data.DataLoader(ChunkBatches(train, cfg.batch_size, cfg.seed), batch_size=None)
-    trainer = pl.Trainer(max_epochs=cfg.epochs, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-                         **trainer_kwargs)
-    trainer.fit(module, loader)
-    return module.to_probe()

@@ -15,15 +15,17 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
-from neuroscope.models.base import NeuronSource
 from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, locked, write_json
+
+if TYPE_CHECKING:  # the store needs no model code at run time
+    from neuroscope.models.base import NeuronSource
 
 log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16")

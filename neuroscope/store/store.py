@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from neuroscope.errors import StoreError
-from neuroscope.models.base import neuron_ids
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -77,7 +76,7 @@ class ActivationStore:
     @property
     def neurons(self) -> list[str]:
         """Neuron ids `site:unit` in column order."""
-        return neuron_ids(self.sites, self.units)
+        return [f"{s}:{u}" for s in self.sites for u in range(self.units[s])]
 
     @property
     def offsets(self) -> np.ndarray:
