@@ -6,6 +6,8 @@
 # only needs torch, transformers, numpy, h5py and tqdm, and it runs unchanged on
 # the modern versions pinned below, so NeuroX is installed with --no-deps.
 # NeuroX never enters the project's own dependencies: it lives only here.
+# Its interpretation module (linear probes, bench/neurox_probe.py) also imports
+# scipy, scikit-learn and imbalanced-learn, pinned below with the rest.
 #
 # torch==2.13.0 is installed first and alone: that pin resolves to the local
 # CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
@@ -19,13 +21,14 @@ BASE_PY="${NEUROX_PYTHON:-python3}"
 TORCH="torch==2.13.0"
 NEUROX="neurox==1.0.9"
 DEPS=(transformers==5.23.0 tokenizers==0.23.3 huggingface_hub==2.4.0
-      safetensors==0.8.0 h5py==3.16.0 numpy==2.4.6 tqdm==4.70.1)
+      safetensors==0.8.0 h5py==3.16.0 numpy==2.4.6 tqdm==4.70.1
+      scipy==1.17.1 scikit-learn==1.9.1 imbalanced-learn==0.14.2)
 SPEC="$TORCH $NEUROX ${DEPS[*]}"
 STAMP="$VENV/.neurox-bench-spec"
 PY="$VENV/bin/python"
 
 if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$SPEC" ]] \
-   && "$PY" -c "import neurox.data.extraction.transformers_extractor" 2>/dev/null; then
+   && "$PY" -c "import neurox.data.extraction.transformers_extractor, neurox.interpretation.linear_probe" 2>/dev/null; then
   echo "neurox venv up to date: $VENV" >&2
 else
   echo "building neurox venv: $VENV" >&2
@@ -39,6 +42,7 @@ else
   "$PY" - <<'EOF'
 import torch
 import neurox.data.extraction.transformers_extractor  # noqa: F401
+import neurox.interpretation.linear_probe  # noqa: F401
 assert torch.version.cuda is None, f"CUDA torch was installed: {torch.__version__}"
 EOF
   echo "$SPEC" > "$STAMP"

@@ -102,9 +102,8 @@ def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> T
 def row_orders(data: TokenChunks, seed: int) -> list[Tensor]:
     """One fixed row permutation per chunk (the data is shuffled once, as in NeuroX-style loops)."""
     g = torch.Generator().manual_seed(seed)
-    sizes = [int(data.boundaries[i + 1] - data.boundaries[i]) for i in range(data.n_chunks)] if isinstance(
-        data, ArrayChunks) else [len(data.chunk(i)[1]) for i in range(data.n_chunks)]
-    return [torch.randperm(n, generator=g) for n in sizes]
+    bounds = data.boundaries if isinstance(data, ArrayChunks) else data.boundaries()  # no data read
+    return [torch.randperm(int(hi - lo), generator=g) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
