@@ -1,3 +1,3 @@
 """Neuron sources: models whose hidden units are addressable as `site:unit` neurons."""
 
-from neuroscope.models import transformer  # noqa: F401  (registration)
+from neuroscope.models import nlm, nmt, transformer  # noqa: F401  (registration)

@@ -1,0 +1,135 @@
+"""Pieces shared by the LSTM models: per-layer LSTM stacks (each layer a neuron site), safe
+checkpoint loading, and pooling of subword rows into word rows."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from neuroscope.errors import ConfigError
+
+CHECKPOINT_KEY = "neuroscope"  # our block in a Lightning checkpoint: arch, hparams, vocabularies
+CHECKPOINT_FORMAT = 1
+AGGREGATIONS = ("first", "last", "mean")
+
+State = list[tuple[Tensor, Tensor]]  # per layer (h, c), each [directions, batch, hidden]
+
+
+class StackedLSTM(nn.Module):
+    """`layers` single-layer LSTMs with dropout between them, so every layer's output is visible."""
+
+    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:
+        super().__init__()
+        dirs = 2 if bidirectional else 1
+        self.layers = nn.ModuleList(
+            nn.LSTM(input_size if i == 0 else hidden * dirs, hidden, batch_first=True, bidirectional=bidirectional)
+            for i in range(layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.hidden, self.dirs = hidden, dirs
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
+                ) -> tuple[list[Tensor], State]:
+        """Outputs of every layer, each [B, T, dirs * hidden], and the final (h, c) of every layer.
+
+        With `lengths` the sequences are packed: a backward direction starts at each
+        sentence's own last token, and padding never changes the states of real tokens.
+        """
+        outputs: list[Tensor] = []
+        finals: State = []
+        total = x.shape[1]
+        for i, lstm in enumerate(self.layers):
+            inp = self.dropout(x) if i > 0 else x
+            if lengths is not None:
+                packed = pack_padded_sequence(inp, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                out, hc = lstm(packed, None if state is None else state[i])
+                out = pad_packed_sequence(out, batch_first=True, total_length=total)[0]  # [B, T, dirs * H]
+            else:
+                out, hc = lstm(inp, None if state is None else state[i])
+            outputs.append(out)
+            finals.append(hc)
+            x = out
+        return outputs, finals
+
+
+def pool_words(rows: Tensor, word_of: Tensor, n_words: int, how: str) -> Tensor:
+    """Rows of subword units [units, H] pooled into rows of words [n_words, H] (`first`/`last`/`mean`)."""
+    if how == "mean":
+        sums = torch.zeros(n_words, rows.shape[1], dtype=rows.dtype).index_add_(0, word_of, rows)
+        return sums / torch.bincount(word_of, minlength=n_words).clamp_min(1).unsqueeze(1)
+    pos = torch.arange(len(word_of))
+    pick = torch.full((n_words,), len(word_of) if how == "first" else -1, dtype=torch.long)
+    pick.scatter_reduce_(0, word_of, pos, reduce="amin" if how == "first" else "amax")
+    return rows[pick]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path, arch: str) -> dict[str, Any]:
+    """A checkpoint written by `train.py model=<arch>`, loaded without unpickling code.
+
+    Fails with a `ConfigError` naming `model.checkpoint` for a missing file, a file that is not
+    a safe torch checkpoint, or a checkpoint of another architecture.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"model.checkpoint: {p} does not exist; train one with `python train.py model={arch}`")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated files, objects refused by weights_only
+        raise ConfigError(f"model.checkpoint: {p} cannot be loaded as a safe torch checkpoint ({exc})") from exc
+    block = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    if not isinstance(block, dict) or "state_dict" not in ckpt:
+        raise ConfigError(f"model.checkpoint: {p} is not a neuroscope model checkpoint (no '{CHECKPOINT_KEY}' "
+                          f"entry); checkpoints come from `python train.py model={arch}`")
+    if block.get("arch") != arch:
+        raise ConfigError(f"model.checkpoint: {p} holds a '{block.get('arch')}' model, not '{arch}'; "
+                          f"use model={block.get('arch')}")
+    if block.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"model.checkpoint: {p} has checkpoint format {block.get('format')}, "
+                          f"this version reads {CHECKPOINT_FORMAT}")
+    return ckpt
+
+
+def load_weights(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, path: str | Path) -> None:
+    """Load `prefix.*` weights into `module`; a shape or key mismatch is a `ConfigError`."""
+    own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    try:
+        module.load_state_dict(own, strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(f"model.checkpoint: the weights in {path} do not fit the model its settings "
+                          f"describe (another vocabulary or size?): {str(exc).splitlines()[0]}") from exc
+
+
+def check_aggregation(how: str) -> str:
+    if how not in AGGREGATIONS:
+        raise ConfigError(f"model.aggregation: expected one of {AGGREGATIONS}, got '{how}'")
+    return how
+
+
+def choose_sites(sites: str | list[str], groups: dict[str, list[str]]) -> list[str]:
+    """`"all"`, a group name (`"encoder"`, `"decoder"`, `"lm"`) or a list of site names, in model order."""
+    everything = [s for g in groups.values() for s in g]
+    if isinstance(sites, str):
+        if sites == "all":
+            return everything
+        if sites in groups:
+            return list(groups[sites])
+        sites = [sites]
+    unknown = [s for s in sites if s not in everything]
+    if unknown or not sites:
+        raise ConfigError(f"model.sites: unknown site(s) {unknown}; choose 'all', one of {list(groups)} "
+                          f"or a list of {everything}")
+    return [s for s in everything if s in set(sites)]
