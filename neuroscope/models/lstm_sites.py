@@ -4,6 +4,7 @@ checkpoint loading, and pooling of subword rows into word rows."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from neuroscope.data.vocab import Vocab
 from neuroscope.errors import ConfigError
 
 CHECKPOINT_KEY = "neuroscope"  # our block in a Lightning checkpoint: arch, hparams, vocabularies
@@ -133,3 +135,17 @@ def choose_sites(sites: str | list[str], groups: dict[str, list[str]]) -> list[s
         raise ConfigError(f"model.sites: unknown site(s) {unknown}; choose 'all', one of {list(groups)} "
                           f"or a list of {everything}")
     return [s for s in everything if s in set(sites)]
+
+
+def check_same(block: dict[str, Any], arch: Mapping[str, Any], vocabs: Mapping[str, Vocab | None]) -> None:
+    """Fail clearly when a checkpoint's architecture or vocabularies differ from the run's."""
+    diff = {k: (block["hparams"].get(k), v) for k, v in arch.items() if block["hparams"].get(k) != v}
+    if diff:
+        raise ConfigError(f"ckpt_path: the checkpoint's model settings differ from this run's "
+                          f"(checkpoint, run): {diff}; resume with the settings it was trained with")
+    for side, vocab in vocabs.items():
+        saved = Vocab.from_state(block[side])
+        if vocab is not None and saved != vocab:
+            raise ConfigError(f"ckpt_path: the checkpoint's {side} ({saved.describe()}) differs from the one "
+                              f"built from the data ({vocab.describe()}); use the data settings "
+                              "(min_freq, max_vocab, lowercase, subword) it was trained with")

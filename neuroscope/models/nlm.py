@@ -28,6 +28,7 @@ from neuroscope.models.lstm_sites import (
     CHECKPOINT_KEY,
     StackedLSTM,
     check_aggregation,
+    check_same,
     choose_sites,
     file_sha256,
     load_checkpoint,
@@ -157,15 +158,7 @@ class NLMModule(pl.LightningModule):
             raise ConfigError(f"ckpt_path: the checkpoint holds {found!r}, not an {ARCH} model")
         if self.model is None:
             self.set_vocab(Vocab.from_state(block["vocab"]))
-        diff = {k: (block["hparams"].get(k), v) for k, v in self.arch.items() if block["hparams"].get(k) != v}
-        if diff:
-            raise ConfigError(f"ckpt_path: the checkpoint's model settings differ from this run's "
-                              f"(checkpoint, run): {diff}; resume with the settings it was trained with")
-        saved = Vocab.from_state(block["vocab"])
-        if saved != self.vocab:
-            raise ConfigError(f"ckpt_path: the checkpoint's vocabulary ({saved.describe()}) differs from the one "
-                              f"built from the data ({self.vocab.describe() if self.vocab else None}); use the "
-                              "data settings (min_freq, max_vocab, lowercase, subword) it was trained with")
+        check_same(block, self.arch, {"vocab": self.vocab})
 
 
 class NLMNeurons:

@@ -29,6 +29,7 @@ from neuroscope.models.lstm_sites import (
     StackedLSTM,
     State,
     check_aggregation,
+    check_same,
     choose_sites,
     file_sha256,
     load_checkpoint,
@@ -378,21 +379,7 @@ class NMTModule(pl.LightningModule):
             raise ConfigError(f"ckpt_path: the checkpoint holds {found!r}, not an {ARCH} model")
         if self.model is None:
             self.set_vocab(Vocab.from_state(block["src_vocab"]), Vocab.from_state(block["tgt_vocab"]))
-        _check_same(block, self.arch, {"src_vocab": self.src_vocab, "tgt_vocab": self.tgt_vocab})
-
-
-def _check_same(block: dict[str, Any], arch: Mapping[str, Any], vocabs: Mapping[str, Vocab | None]) -> None:
-    """Fail clearly when a checkpoint's architecture or vocabularies differ from the run's."""
-    diff = {k: (block["hparams"].get(k), v) for k, v in arch.items() if block["hparams"].get(k) != v}
-    if diff:
-        raise ConfigError(f"ckpt_path: the checkpoint's model settings differ from this run's "
-                          f"(checkpoint, run): {diff}; resume with the settings it was trained with")
-    for side, vocab in vocabs.items():
-        saved = Vocab.from_state(block[side])
-        if vocab is not None and saved != vocab:
-            raise ConfigError(f"ckpt_path: the checkpoint's {side} ({saved.describe()}) differs from the one "
-                              f"built from the data ({vocab.describe()}); use the data settings "
-                              "(min_freq, max_vocab, lowercase, subword) it was trained with")
+        check_same(block, self.arch, {"src_vocab": self.src_vocab, "tgt_vocab": self.tgt_vocab})
 
 
 class NMTNeurons:
