@@ -140,7 +140,9 @@ def test_datamodule_on_a_tiny_root(tiny_root: Path) -> None:
     assert lm.tgt_vocab is None and set(lm.examples["train"][0]) == {"index", "tgt"}
 
 
-def test_datamodule_errors_name_the_problem(tmp_path: Path) -> None:
+def test_datamodule_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEUROSCOPE_DATA", raising=False)  # only tmp_path is a data root here
+    monkeypatch.setattr("neuroscope.data.root.DEFAULT_CACHE", tmp_path / "no-cache")
     with pytest.raises(DataError, match="multi30k/train.en.gz"):
         Multi30kDataModule(root=str(tmp_path), download=False).build_vocab()
     with pytest.raises(ConfigError, match="no file 'train.fr'"):
