@@ -258,7 +258,7 @@ class NMTModule(pl.LightningModule):
     def __init__(self, emb_dim: int = 256, hidden: int = 256, enc_layers: int = 2, dec_layers: int = 2,
                  bidirectional: bool = True, attention: str = "general", input_feed: bool = False,
                  dropout: float = 0.3, tie_embeddings: bool = False, label_smoothing: float = 0.1,
-                 lr: float = 3e-3, weight_decay: float = 0.0, lr_decay: float = 0.5, lr_patience: int = 0,
+                 lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 0.5, lr_patience: int = 0,
                  beam_size: int = 5, val_beam_size: int = 1, length_penalty: float = 0.6,
                  max_len_a: float = 1.5, max_len_b: int = 10,
                  src_vocab: Vocab | None = None, tgt_vocab: Vocab | None = None) -> None:
