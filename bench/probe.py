@@ -145,11 +145,38 @@ def minilm_upos(data_root: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]
                     "what": "MiniLM all sites, UD EWT dev UPOS, split by sentence (seed 0)"}
 
 
+class ArraySource:
+    """A NeuronSource serving rows of an in-memory array: word "t<i>" has the activations X[i]."""
+
+    def __init__(self, x: np.ndarray, name: str) -> None:
+        self.x, self.name = x, name
+        self.sites, self.units = ["x"], {"x": int(x.shape[1])}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": f"bench-array-{self.name}", "shape": list(self.x.shape)}
+
+    def extract(self, sentences: list[list[str]]) -> dict[str, Any]:
+        import torch
+
+        rows = [int(w[1:]) for s in sentences for w in s]
+        return {"x": torch.from_numpy(self.x[rows])}
+
+
 def write_dataset(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
+    """The arrays as .npy files (NeuroX's input) and as a neuroscope store of all tokens in split
+    order with labels.npy / split.npy (ours: the store an analysis streams from)."""
+    from neuroscope.store import extract
+
     folder.mkdir(parents=True)
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr.astype(np.float32 if name[0] == "X" else np.int64))
     assert len(np.unique(arrays["y_train"])) == meta["n_classes"], "NeuroX counts classes from y_train"
+    x = np.concatenate([arrays[f"X_{p}"] for p in PARTS]).astype(np.float32)
+    np.save(folder / "labels.npy", np.concatenate([arrays[f"y_{p}"] for p in PARTS]).astype(np.int64))
+    np.save(folder / "split.npy", np.concatenate([np.full(len(arrays[f"y_{p}"]), i, np.int8) for i, p in enumerate(PARTS)]))
+    sentences = [[f"t{i}" for i in range(lo, min(lo + 20, len(x)))] for lo in range(0, len(x), 20)]
+    store, _ = extract(ArraySource(x, folder.name), sentences, folder / "store", progress=False)
+    (folder / "store_path").write_text(str(store.path))
     meta = {**meta, "n_neurons": int(arrays["X_train"].shape[1]),
             "sizes": [int(len(arrays[f"y_{p}"])) for p in PARTS]}
     (folder / "meta.json").write_text(json.dumps(meta))
@@ -158,24 +185,28 @@ def write_dataset(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, A
 
 # ---- workers (each in its own process) ---------------------------------------------------
 def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[str, Any]:
-    """neuroscope's probe on a dataset folder: `mode` "neurox" (NeuroX's objective) or "study"."""
+    """neuroscope's probe streaming from the dataset's store, as an analysis does: `mode` "neurox"
+    (NeuroX's objective, raw activations) or "study" (the default standardized elastic net)."""
     import torch  # noqa: F401  (imported before the base RSS, as NeuroX's worker does)
 
     from neuroscope.methods.lca import get_neuron_ordering
-    from neuroscope.probes import ArrayChunks, ProbeConfig, evaluate, fit_probe
+    from neuroscope.probes import ProbeConfig, StoreChunks, evaluate, fit_probe
+    from neuroscope.store import ActivationStore
 
     warm_up_torch()
     base = status_mib()
     n_classes = int(json.loads((folder / "meta.json").read_text())["n_classes"])
-    data = {p: (np.load(folder / f"X_{p}.npy"), np.load(folder / f"y_{p}.npy")) for p in PARTS}
+    store = ActivationStore((folder / "store_path").read_text())
+    labels, split = np.load(folder / "labels.npy"), np.load(folder / "split.npy")
+    data = {p: StoreChunks(store, split == i, labels) for i, p in enumerate(PARTS)}
     if mode == "neurox":
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, seed=0)
     else:
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, seed=0)
     t0 = time.perf_counter()
-    probe, info = fit_probe(ArrayChunks(*data["train"]), n_classes, cfg, ArrayChunks(*data["dev"]))
+    probe, info = fit_probe(data["train"], n_classes, cfg, data["dev"])
     t1 = time.perf_counter()
-    acc = evaluate(probe, ArrayChunks(*data["test"]), n_classes)["accuracy"]
+    acc = evaluate(probe, data["test"], n_classes)["accuracy"]
     t2 = time.perf_counter()
     ordering, _ = get_neuron_ordering(probe, {str(i): i for i in range(n_classes)})
     t3 = time.perf_counter()

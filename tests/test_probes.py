@@ -13,7 +13,7 @@ from neuroscope.errors import ConfigError
 from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe, probe_loss
 from neuroscope.probes.data import moments
 from neuroscope.probes.lightning import fit_probe_lightning
-from neuroscope.probes.probe import _gradients
+from neuroscope.probes.probe import _gradients, scores
 from neuroscope.store import extract
 from tests.fakes import HashNeurons
 
@@ -112,3 +112,39 @@ def test_keep_zeroes_the_other_neurons() -> None:
     assert torch.count_nonzero(kept.weight[:, [1, 2, 3, 4, 6]]) == 0
     assert evaluate(kept, ArrayChunks(x, y), 3)["accuracy"] > 0.9
     assert evaluate(probe.keep(np.array([2])), ArrayChunks(x, y), 3)["accuracy"] < 0.5
+
+
+def test_scores_equal_torchmetrics_including_absent_classes() -> None:
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        n = int(torch.randint(2, 9, (1,), generator=g))
+        k = int(torch.randint(1, 50, (1,), generator=g))
+        gold = torch.randint(0, max(1, n - 2), (k,), generator=g)  # some classes never occur
+        preds = torch.randint(0, n, (k,), generator=g)
+        got = scores(preds, gold, n, per_class=True)
+        assert got["accuracy"] == pytest.approx(float(multiclass_accuracy(preds, gold, n, average="micro")), abs=1e-6)
+        assert got["macro_f1"] == pytest.approx(float(multiclass_f1_score(preds, gold, n, average="macro")), abs=1e-6)
+        want = multiclass_accuracy(preds, gold, n, average="none").tolist()
+        assert got["per_class"] == pytest.approx(want, abs=1e-6)
+
+
+def test_store_chunks_split_shards_into_bounded_row_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sentences = [[f"w{i % 7}_{j}" for j in range(5)] for i in range(400)]  # 2,000 tokens
+    store, _ = extract(HashNeurons(units=8), sentences, tmp_path, shard_tokens=1000, progress=False)
+    assert len(store.shards) == 2
+    monkeypatch.setattr(StoreChunks, "MIN_CHUNK_ROWS", 1)
+    labels = np.arange(store.n_tokens) % 3
+    mask = np.arange(store.n_tokens) % 5 != 0
+    chunked = StoreChunks(store, mask, labels, chunk_mib=300 * store.n_neurons * 4 / 2**20)  # 300 rows per chunk
+    assert [len(rows) for _, rows in chunked.pieces] == [300, 300, 200, 300, 300, 200]  # 800 selected per shard
+    loaded = chunked.load()
+    np.testing.assert_array_equal(loaded.x.numpy(), store.read(tokens=mask))
+    np.testing.assert_array_equal(loaded.y.numpy(), labels[mask])
+    cfg = ProbeConfig(seed=1, epochs=2, batch_size=50)
+    a, _ = fit_probe(chunked, 3, cfg)
+    b, _ = fit_probe(loaded, 3, cfg)
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
+    sub = chunked.columns(np.array([1, 6]))
+    np.testing.assert_array_equal(sub.load().x.numpy(), store.read(neurons=[1, 6], tokens=mask))

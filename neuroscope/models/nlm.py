@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics.text import Perplexity
 
 from neuroscope.config import check_params
 from neuroscope.data.multi30k import Multi30kDataModule, collate
@@ -78,6 +79,7 @@ class NLMModule(pl.LightningModule):
         self.model: LanguageModel | None = None
         self.vocab: Vocab | None = None
         self._nll: dict[str, list[float]] = {}
+        self.perplexity = nn.ModuleDict({s: Perplexity(ignore_index=PAD) for s in ("val", "test")})  # torchmetrics
         if vocab is not None:
             self.set_vocab(vocab)
 
@@ -95,31 +97,34 @@ class NLMModule(pl.LightningModule):
         raise ConfigError("model.checkpoint: analysing nlm_lstm needs a trained checkpoint; train one with "
                           "`python train.py model=nlm_lstm`, then pass model.checkpoint=<path.ckpt>")
 
-    def _nll_sum(self, batch: dict[str, Any]) -> tuple[Tensor, int]:
+    def _nll_sum(self, batch: dict[str, Any]) -> tuple[Tensor, int, Tensor]:
+        """Summed token NLL, number of target tokens and the logits [B, T, V] of a batch."""
         if self.model is None:
             raise ConfigError("nlm_lstm has no vocabulary yet: build it with make_datamodule(data_cfg) or pass vocab")
         logits, _ = self.model(batch["tgt_in"])  # [B, T, V]
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["tgt_out"].reshape(-1),
                               ignore_index=PAD, reduction="sum")
-        return nll, int((batch["tgt_out"] != PAD).sum())
+        return nll, int((batch["tgt_out"] != PAD).sum()), logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        nll, tokens = self._nll_sum(batch)
+        nll, tokens, _ = self._nll_sum(batch)
         loss = nll / tokens
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["tgt_in"].shape[0])
         return loss
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
-        nll, tokens = self._nll_sum(batch)
+        nll, tokens, logits = self._nll_sum(batch)
         acc = self._nll.setdefault(stage, [0.0, 0.0])
         acc[0] += float(nll)
         acc[1] += tokens
+        self.perplexity[stage].update(logits, batch["tgt_out"])  # exp(mean NLL) over non-pad tokens
 
     def _finish(self, stage: str) -> None:
         total, count = self._nll.pop(stage, [0.0, 0.0])
         if count:
             self.log(f"{stage}/loss", total / count)
-            self.log(f"{stage}/perplexity", float(torch.tensor(total / count).exp()))
+            self.log(f"{stage}/perplexity", float(self.perplexity[stage].compute()))
+        self.perplexity[stage].reset()
 
     def on_validation_epoch_start(self) -> None:
         self._nll.clear()

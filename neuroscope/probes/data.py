@@ -48,9 +48,10 @@ class ArrayChunks:
 
     def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
         for i in range(self.n_chunks):
-            x, y = self.chunk(i)
-            if len(y):
-                yield x, y
+            chunk = self.chunk(i)
+            if len(chunk[1]):
+                yield chunk
+            del chunk  # one chunk alive at a time (callers drop theirs too)
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
         """The same tokens over a neuron subset."""
@@ -58,36 +59,45 @@ class ArrayChunks:
 
 
 class StoreChunks:
-    """Tokens selected by `mask` read shard by shard from a store: memory bounded by one shard."""
+    """Tokens selected by `mask`, read from a store a chunk at a time: a chunk is up to
+    `chunk_mib` MiB of float32 (never fewer than MIN_CHUNK_ROWS rows) of the selected tokens of
+    one shard, and only those rows are read, so memory and I/O stay bounded however large the
+    shards or the store."""
 
-    def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: np.ndarray | None = None) -> None:
-        self.store, self.mask, self.labels = store, mask, labels
+    MIN_CHUNK_ROWS = 2048  # >= two default probe batches per chunk
+
+    def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: np.ndarray | None = None,
+                 chunk_mib: float = 16.0) -> None:
+        self.store, self.mask, self.labels, self.chunk_mib = store, mask, labels, chunk_mib
         self.cols = store.neuron_index(neurons)
         self.n_neurons = len(self.cols)
         self.n_tokens = int(mask.sum())
-        self.n_chunks = len(store.shards)
+        size = max(self.MIN_CHUNK_ROWS, int(chunk_mib * 2**20 / (4 * max(self.n_neurons, 1))))
+        self.pieces: list[tuple[int, np.ndarray]] = []  # (shard, selected rows within the shard)
+        for i, s in enumerate(store.shards):
+            rows = np.nonzero(mask[s["start"]:s["end"]])[0]
+            self.pieces += [(i, rows[lo:lo + size]) for lo in range(0, len(rows), size)]
+        self.n_chunks = len(self.pieces)
 
     def boundaries(self) -> list[int]:
         """Row offsets of the chunks within the selected tokens (for an equivalent ArrayChunks)."""
-        counts = [int(self.mask[s["start"]:s["end"]].sum()) for s in self.store.shards]
-        return np.concatenate([[0], np.cumsum(counts)]).astype(int).tolist()
+        return np.concatenate([[0], np.cumsum([len(rows) for _, rows in self.pieces])]).astype(int).tolist()
 
     def chunk(self, i: int) -> tuple[Tensor, Tensor]:
-        shard = self.store.shards[i]
-        keep = self.mask[shard["start"]:shard["end"]]
-        if not keep.any():
-            return torch.empty(0, self.n_neurons), torch.empty(0, dtype=torch.long)
-        block = self.store.shard_block(i, self.cols)[keep]
-        return torch.from_numpy(block), torch.from_numpy(self.labels[shard["start"]:shard["end"]][keep].astype(np.int64))
+        shard, rows = self.pieces[i]
+        block = self.store.shard_block(shard, self.cols, rows=rows)  # [rows, neurons]
+        labels = self.labels[self.store.shards[shard]["start"] + rows].astype(np.int64)
+        return torch.from_numpy(block), torch.from_numpy(labels)
 
     def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
         for i in range(self.n_chunks):
-            x, y = self.chunk(i)
-            if len(y):
-                yield x, y
+            chunk = self.chunk(i)
+            if len(chunk[1]):
+                yield chunk
+            del chunk  # one chunk alive at a time (callers drop theirs too)
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
-        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols])
+        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib)
 
     def load(self) -> ArrayChunks:
         """All selected tokens in memory, chunked like the shards."""
@@ -109,6 +119,7 @@ def moments(data: TokenChunks) -> tuple[Tensor, Tensor]:
         mean += delta * (k / total)
         m2 += var_c.double() * k + delta * delta * (n * k / total)
         n = total
+        del x
     std = (m2 / max(n, 1)).sqrt()
     std[std < 1e-8] = 1.0
     return mean.float(), std.float()

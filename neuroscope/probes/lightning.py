@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
 
 from neuroscope.probes.data import TokenChunks
 from neuroscope.probes.probe import Probe, ProbeConfig, _stats, batches, probe_loss, row_orders
@@ -25,6 +26,7 @@ class ProbeModule(pl.LightningModule):
         self.linear = nn.Linear(n_neurons, n_classes)
         self.register_buffer("mean", mean if mean is not None else torch.zeros(n_neurons))
         self.register_buffer("std", std if std is not None else torch.ones(n_neurons))
+        self.val_accuracy = MulticlassAccuracy(n_classes, average="micro")
 
     def forward(self, x: Tensor) -> Tensor:  # x: [batch, neurons] -> [batch, classes]
         return self.linear((x - self.mean) / self.std)
@@ -37,7 +39,8 @@ class ProbeModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], _: int) -> None:
         x, y = batch
-        self.log("val/accuracy", (self(x).argmax(1) == y).float().mean(), reduce_fx="mean")
+        self.val_accuracy(self(x).argmax(1), y)
+        self.log("val/accuracy", self.val_accuracy, on_epoch=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)

@@ -120,16 +120,44 @@ class ActivationStore:
                 groups.append((site, cols[pos] - start, pos))
         return groups
 
-    def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32) -> np.ndarray:
-        """[shard tokens, neurons] of shard i for a neuron subset."""
+    def _read_site(self, shard: int, site: str, runs: np.ndarray, out: np.ndarray, pos: np.ndarray,
+                   units: np.ndarray) -> None:
+        """Copy rows of one shard's site into out[:, pos] with plain file reads, one per run of
+        consecutive rows (`runs`: [k, 3] = first row, end row, first output row): the data passes
+        through the page cache without being mapped into this process's RSS."""
+        path = self.path / self.shards[shard]["dir"] / f"{site}.npy"
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(f)
+            shape, fortran, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+            if fortran or len(shape) != 2 or (len(runs) and runs[:, 1].max() > shape[0]):
+                raise StoreError(f"{path}: expected a C-order [tokens, units] array of at least {runs[:, 1].max()} rows")
+            header, row_bytes = f.tell(), shape[1] * dtype.itemsize
+            whole = len(units) == shape[1] and (units == np.arange(shape[1])).all()
+            direct = whole and len(pos) == out.shape[1] and dtype == out.dtype  # read straight into out
+            for lo, hi, dst in runs.tolist():
+                f.seek(header + lo * row_bytes)
+                buf = out[dst:dst + hi - lo] if direct else np.empty((hi - lo, shape[1]), dtype=dtype)
+                if f.readinto(memoryview(buf).cast("B")) != buf.nbytes:
+                    raise StoreError(f"{path}: truncated shard file")
+                if not direct:
+                    out[dst:dst + hi - lo, pos] = buf if whole else buf[:, units]
+
+    def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32, rows: np.ndarray | None = None) -> np.ndarray:
+        """[rows, neurons] of shard i for a neuron subset: all its tokens, or only `rows` (sorted
+        indices within the shard), read run by run. Memory: the block plus one run of one site."""
         cols = self.neuron_index(neurons)
-        shard = self.shards[i]
-        block = np.empty((shard["end"] - shard["start"], len(cols)), dtype=dtype)
+        n = self.shards[i]["end"] - self.shards[i]["start"]
+        rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows[0] < 0 or rows[-1] >= n or (np.diff(rows) <= 0).any()):
+            raise StoreError(f"shard {i}: rows must be increasing indices in 0..{n - 1}")
+        breaks = np.nonzero(np.diff(rows) != 1)[0] + 1
+        first = np.concatenate([[0], breaks]).astype(np.int64)  # output row of each run's start
+        ends = np.concatenate([breaks, [len(rows)]]).astype(np.int64)
+        runs = np.stack([rows[first], rows[ends - 1] + 1, first], 1) if len(rows) else np.zeros((0, 3), np.int64)
+        block = np.empty((len(rows), len(cols)), dtype=dtype)
         for site, units, pos in self._columns(cols):
-            arr = self._site_array(i, site)
-            whole = len(units) == arr.shape[1] and (units == np.arange(arr.shape[1])).all()
-            block[:, pos] = arr if whole else arr[:, units]
-            del arr  # unmap now
+            self._read_site(i, site, runs, block, pos, units)
         return block
 
     def iter_shards(self, neurons: Any = None, dtype: Any = np.float32) -> Iterator[tuple[slice, np.ndarray]]:
