@@ -35,7 +35,8 @@ class ProbeConfig:
     batch_size: int = 1024
     lr: float = 2e-2
     lr_decay: float = 0.8  # learning rate multiplied by this after every epoch (1 = constant)
-    patience: int = 5  # epochs without dev-accuracy gain before stopping (0 = never stop early)
+    patience: int = 3  # epochs without a dev-accuracy gain of > min_delta before stopping (0 = never stop early)
+    min_delta: float = 0.001  # smallest dev-accuracy gain (0.1 point) that counts as progress, as in Lightning
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -43,6 +44,8 @@ class ProbeConfig:
             raise ConfigError(f"probe.penalty: expected one of {PENALTIES}, got '{self.penalty}'")
         if self.lambda1 < 0 or self.lambda2 < 0:
             raise ConfigError("probe.lambda1/lambda2 must be >= 0")
+        if self.min_delta < 0 or self.patience < 0:
+            raise ConfigError("probe.min_delta and probe.patience must be >= 0")
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError("probe.batch_size and probe.epochs must be >= 1")
 
@@ -114,14 +117,12 @@ def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
     for c in torch.randperm(data.n_chunks, generator=g).tolist():
         x, y = data.chunk(c)  # streamed: one chunk in memory at a time
+        if not shuffled:  # rows into the chunk's fixed order, in one pass; batches are then views
+            x, y = x.index_select(0, orders[c]), y.index_select(0, orders[c])
         starts = list(range(0, len(y), batch_size))
         for b in torch.randperm(len(starts), generator=g).tolist():
             lo = starts[b]
-            if shuffled:
-                yield x[lo:lo + batch_size], y[lo:lo + batch_size]
-            else:
-                idx = orders[c][lo:lo + batch_size]
-                yield x[idx], y[idx]
+            yield x[lo:lo + batch_size], y[lo:lo + batch_size]
         del x, y  # before the next chunk is read
 
 
@@ -168,6 +169,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
     best: tuple[float, int, Tensor, Tensor] | None = None
+    progress: tuple[float, int] | None = None
     history = []
     for epoch in range(cfg.epochs):
         for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, orders, shuffled):
@@ -181,9 +183,11 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
         probe = Probe(layer.weight.detach(), layer.bias.detach(), mean, std)
         acc = evaluate(probe, dev, n_classes)["accuracy"]
         history.append(acc)
-        if best is None or acc > best[0]:
+        if best is None or acc > best[0]:  # the weights kept: best dev accuracy
             best = (acc, epoch, layer.weight.detach().clone(), layer.bias.detach().clone())
-        elif cfg.patience and epoch - best[1] >= cfg.patience:
+        if progress is None or acc > progress[0] + cfg.min_delta:  # what resets the patience
+            progress = (acc, epoch)
+        elif cfg.patience and epoch - progress[1] >= cfg.patience:
             break
     weight, bias = (best[2], best[3]) if best else (layer.weight.detach().clone(), layer.bias.detach().clone())
     info = {"epochs": len(history) or cfg.epochs, "best_epoch": best[1] if best else cfg.epochs - 1,

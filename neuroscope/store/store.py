@@ -85,13 +85,19 @@ class ActivationStore:
 
     def neuron_index(self, neurons: Sequence[str] | Sequence[int] | np.ndarray | None) -> np.ndarray:
         """Column indices for neuron ids (`"layer3:117"`), a site name (`"layer3"`) or indices."""
+        total = self.n_neurons
         if neurons is None:
-            return np.arange(self.n_neurons)
+            return np.arange(total)
+        if isinstance(neurons, np.ndarray) and neurons.dtype.kind in "iu":  # indices: checked vectorized
+            if len(neurons) and (neurons.min() < 0 or neurons.max() >= total):
+                bad = neurons[(neurons < 0) | (neurons >= total)][0]
+                raise StoreError(f"neuron index {bad} out of range 0..{total - 1}")
+            return neurons.astype(np.int64, copy=False)
         out = []
         for n in neurons:
             if isinstance(n, (int, np.integer)):
-                if not 0 <= n < self.n_neurons:
-                    raise StoreError(f"neuron index {n} out of range 0..{self.n_neurons - 1}")
+                if not 0 <= n < total:
+                    raise StoreError(f"neuron index {n} out of range 0..{total - 1}")
                 out.append(int(n))
                 continue
             site, _, unit = str(n).partition(":")
