@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from neuroscope.probes.data import TokenChunks
-from neuroscope.probes.probe import Probe, ProbeConfig, _stats, batches, probe_loss, row_orders
+from neuroscope.probes.probe import Probe, ProbeConfig, _stats, batches, probe_loss
 
 
 class ProbeModule(pl.LightningModule):
@@ -56,10 +56,9 @@ class ChunkBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, data: TokenChunks, batch_size: int, seed: int) -> None:
         self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
-        self.orders = row_orders(data, seed)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        yield from batches(self.data, self.batch_size, self.seed, self.epoch, self.orders)
+        yield from batches(self.data, self.batch_size, self.seed, self.epoch)
         self.epoch += 1
 
 
