@@ -64,10 +64,10 @@ class StoreChunks:
     one shard, and only those rows are read, so memory and I/O stay bounded however large the
     shards or the store."""
 
-    MIN_CHUNK_ROWS = 2048  # >= two default probe batches per chunk
+    MIN_CHUNK_ROWS = 1024  # >= one default probe batch per chunk
 
     def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: np.ndarray | None = None,
-                 chunk_mib: float = 16.0) -> None:
+                 chunk_mib: float = 8.0) -> None:
         self.store, self.mask, self.labels, self.chunk_mib = store, mask, labels, chunk_mib
         self.cols = store.neuron_index(neurons)
         self.n_neurons = len(self.cols)
@@ -76,7 +76,8 @@ class StoreChunks:
         self.pieces: list[tuple[int, np.ndarray]] = []  # (shard, selected rows within the shard)
         for i, s in enumerate(store.shards):
             rows = np.nonzero(mask[s["start"]:s["end"]])[0]
-            self.pieces += [(i, rows[lo:lo + size]) for lo in range(0, len(rows), size)]
+            if len(rows):  # balanced pieces of <= size rows
+                self.pieces += [(i, part) for part in np.array_split(rows, -(-len(rows) // size))]
         self.n_chunks = len(self.pieces)
 
     def boundaries(self) -> list[int]:

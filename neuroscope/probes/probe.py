@@ -102,15 +102,17 @@ def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> T
 
 
 def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
+    """Balanced batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
     at full speed, which strided or gathered rows are not). Each epoch visits chunks, and batches
     within a chunk, in an order drawn from (seed, epoch); the same chunk boundaries give the same
     batches, streamed or in memory."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
     for c in torch.randperm(data.n_chunks, generator=g).tolist():
         x, y = data.chunk(c)  # streamed: one chunk in memory at a time
-        for b in torch.randperm(-(-len(y) // batch_size), generator=g).tolist():
-            yield x[b * batch_size:(b + 1) * batch_size], y[b * batch_size:(b + 1) * batch_size]
+        n = -(-len(y) // batch_size)
+        cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
+        for b in torch.randperm(n, generator=g).tolist():
+            yield x[cuts[b]:cuts[b + 1]], y[cuts[b]:cuts[b + 1]]
         del x, y  # before the next chunk is read
 
 
