@@ -105,6 +105,15 @@ def load_checkpoint(path: str | Path, arch: str) -> dict[str, Any]:
     return ckpt
 
 
+def resume_block(checkpoint: dict[str, Any], arch: str) -> dict[str, Any]:
+    """Our block of a checkpoint given to `ckpt_path=` (resuming), checked to be an `arch` model."""
+    block = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(block, dict) or block.get("arch") != arch:
+        found = block.get("arch") if isinstance(block, dict) else "no neuroscope model"
+        raise ConfigError(f"ckpt_path: the checkpoint holds {found!r}, not an {arch} model")
+    return block
+
+
 def load_weights(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, path: str | Path) -> None:
     """Load `prefix.*` weights into `module`; a shape or key mismatch is a `ConfigError`."""
     own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}

@@ -35,6 +35,7 @@ from neuroscope.models.lstm_sites import (
     load_checkpoint,
     load_weights,
     pool_words,
+    resume_block,
 )
 from neuroscope.registry import MODELS
 
@@ -157,10 +158,7 @@ class NLMModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resuming (`ckpt_path=`) needs the same architecture and vocabulary as the checkpoint."""
-        block = checkpoint.get(CHECKPOINT_KEY)
-        if not isinstance(block, dict) or block.get("arch") != ARCH:
-            found = block.get("arch") if isinstance(block, dict) else "no neuroscope model"
-            raise ConfigError(f"ckpt_path: the checkpoint holds {found!r}, not an {ARCH} model")
+        block = resume_block(checkpoint, ARCH)
         if self.model is None:
             self.set_vocab(Vocab.from_state(block["vocab"]))
         check_same(block, self.arch, {"vocab": self.vocab})
