@@ -148,3 +148,20 @@ def test_store_chunks_split_shards_into_bounded_row_ranges(tmp_path: Path, monke
     torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
     sub = chunked.columns(np.array([1, 6]))
     np.testing.assert_array_equal(sub.load().x.numpy(), store.read(neurons=[1, 6], tokens=mask))
+
+
+def test_lightning_module_logs_torchmetrics_validation_accuracy() -> None:
+    import pytorch_lightning as pl
+
+    from neuroscope.probes.lightning import ChunkBatches, ProbeModule
+
+    x, y = separable(600)
+    cfg = ProbeConfig(seed=0, epochs=3, batch_size=100, patience=0)
+    module = ProbeModule(x.shape[1], 3, cfg)
+    loader = torch.utils.data.DataLoader(ChunkBatches(ArrayChunks(x, y), 100, 0), batch_size=None)
+    val = torch.utils.data.DataLoader(ChunkBatches(ArrayChunks(x[:200], y[:200]), 50, 0), batch_size=None)
+    trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(module, loader, val)
+    want = evaluate(module.to_probe(), ArrayChunks(x[:200], y[:200]), 3)["accuracy"]
+    assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(want, abs=1e-6) and want > 0.8
