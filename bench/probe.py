@@ -13,7 +13,7 @@ Each tool runs in its own process with the same torch thread count: NeuroX in it
 (bench/neurox_probe.py: its defaults, 10 epochs, batch 32, lr 1e-3, no dev set) on the arrays
 loaded into RAM with numpy (NeuroX's probe takes in-memory arrays); neuroscope in the system
 python, streaming from a neuroscope store of the same float32 arrays (as analyze.py does for data
-above `evaluation.memory_gb`; chunks of <= 16 MiB), with NeuroX's objective (penalty="neurox", raw
+above `evaluation.memory_gb`; chunks of <= 8 MiB), with NeuroX's objective (penalty="neurox", raw
 activations, otherwise ProbeConfig defaults: batch 1024, Adam lr 2e-2 decaying 0.8 per epoch,
 <= 20 epochs, early stopping on dev: patience 3, min_delta 0.1 point) and, for information, with
 the default study probe (standardized elastic net). All use lambda1 = lambda2 = --lam.

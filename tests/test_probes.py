@@ -165,3 +165,16 @@ def test_lightning_module_logs_torchmetrics_validation_accuracy() -> None:
     trainer.fit(module, loader, val)
     want = evaluate(module.to_probe(), ArrayChunks(x[:200], y[:200]), 3)["accuracy"]
     assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(want, abs=1e-6) and want > 0.8
+
+
+def test_streamed_chunks_read_into_a_reused_buffer(tmp_path: Path) -> None:
+    sentences = [[f"w{i % 7}_{j}" for j in range(4)] for i in range(100)]
+    store, _ = extract(HashNeurons(units=6), sentences, tmp_path, progress=False)
+    mask = np.arange(store.n_tokens) % 3 != 0
+    chunks = StoreChunks(store, mask, np.zeros(store.n_tokens, dtype=np.int64))
+    buf = np.full((chunks.max_chunk_rows + 5, store.n_neurons), np.nan, dtype=np.float32)
+    x, _ = chunks.chunk(0, out=buf)
+    np.testing.assert_array_equal(x.numpy(), store.read(tokens=mask)[:len(x)])
+    assert np.shares_memory(x.numpy(), buf)
+    with pytest.raises(Exception, match="out must be"):
+        store.shard_block(0, rows=np.arange(3), out=np.empty((2, store.n_neurons), dtype=np.float32))

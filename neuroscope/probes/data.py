@@ -84,9 +84,16 @@ class StoreChunks:
         """Row offsets of the chunks within the selected tokens (for an equivalent ArrayChunks)."""
         return np.concatenate([[0], np.cumsum([len(rows) for _, rows in self.pieces])]).astype(int).tolist()
 
-    def chunk(self, i: int) -> tuple[Tensor, Tensor]:
+    @property
+    def max_chunk_rows(self) -> int:
+        return max((len(rows) for _, rows in self.pieces), default=0)
+
+    def chunk(self, i: int, out: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
+        """Chunk i, read into `out` ([>= its rows, neurons] float32, reused by the caller to spare
+        fresh pages every chunk) if given: the tensor is then a view of `out`."""
         shard, rows = self.pieces[i]
-        block = self.store.shard_block(shard, self.cols, rows=rows)  # [rows, neurons]
+        buf = None if out is None else out[:len(rows)]
+        block = self.store.shard_block(shard, self.cols, rows=rows, out=buf)  # [rows, neurons]
         labels = self.labels[self.store.shards[shard]["start"] + rows].astype(np.int64)
         return torch.from_numpy(block), torch.from_numpy(labels)
 

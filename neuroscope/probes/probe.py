@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neuroscope.errors import ConfigError
-from neuroscope.probes.data import ArrayChunks, TokenChunks, moments
+from neuroscope.probes.data import ArrayChunks, StoreChunks, TokenChunks, moments
 
 PENALTIES = ("elastic", "neurox")
 
@@ -101,14 +101,16 @@ def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> T
     return nn.functional.cross_entropy(logits, y) + penalty(weight, cfg)
 
 
-def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
+            buffer: np.ndarray | None = None) -> Iterator[tuple[Tensor, Tensor]]:
     """Balanced batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
     at full speed, which strided or gathered rows are not). Each epoch visits chunks, and batches
     within a chunk, in an order drawn from (seed, epoch); the same chunk boundaries give the same
-    batches, streamed or in memory."""
+    batches, streamed or in memory. `buffer`: streamed chunks are read into it (a batch is valid
+    only until the next one is drawn)."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
     for c in torch.randperm(data.n_chunks, generator=g).tolist():
-        x, y = data.chunk(c)  # streamed: one chunk in memory at a time
+        x, y = data.chunk(c) if buffer is None else data.chunk(c, out=buffer)  # one chunk in memory at a time
         n = -(-len(y) // batch_size)
         cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
         for b in torch.randperm(n, generator=g).tolist():
@@ -147,7 +149,9 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     mean, std = _stats(train, cfg)
-    data, per_batch = train, mean is not None
+    data, per_batch, buffer = train, mean is not None, None
+    if isinstance(train, StoreChunks):  # one read buffer for every chunk of every epoch
+        buffer = np.empty((train.max_chunk_rows, train.n_neurons), dtype=np.float32)
     if isinstance(train, ArrayChunks) and mean is not None:  # standardize in-memory data once
         data, per_batch = ArrayChunks((train.x - mean) / std, train.y, train.boundaries), False
     layer = nn.Linear(train.n_neurons, n_classes)
@@ -157,7 +161,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     progress: tuple[float, int] | None = None
     history = []
     for epoch in range(cfg.epochs):
-        for x, y in batches(data, cfg.batch_size, cfg.seed, epoch):
+        for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, buffer):
             if per_batch:
                 x = (x - mean) / std
             _gradients(layer, x, y, cfg)

@@ -149,9 +149,11 @@ class ActivationStore:
                 if not direct:
                     out[dst:dst + hi - lo, pos] = buf if whole else buf[:, units]
 
-    def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32, rows: np.ndarray | None = None) -> np.ndarray:
+    def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32, rows: np.ndarray | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
         """[rows, neurons] of shard i for a neuron subset: all its tokens, or only `rows` (sorted
-        indices within the shard), read run by run. Memory: the block plus one run of one site."""
+        indices within the shard), read run by run (into `out` if given, e.g. a reused buffer).
+        Memory: the block plus one run of one site."""
         cols = self.neuron_index(neurons)
         n = self.shards[i]["end"] - self.shards[i]["start"]
         rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -161,7 +163,10 @@ class ActivationStore:
         first = np.concatenate([[0], breaks]).astype(np.int64)  # output row of each run's start
         ends = np.concatenate([breaks, [len(rows)]]).astype(np.int64)
         runs = np.stack([rows[first], rows[ends - 1] + 1, first], 1) if len(rows) else np.zeros((0, 3), np.int64)
-        block = np.empty((len(rows), len(cols)), dtype=dtype)
+        shape = (len(rows), len(cols))
+        if out is not None and (out.shape != shape or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous):
+            raise StoreError(f"shard_block: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
+        block = np.empty(shape, dtype=dtype) if out is None else out
         for site, units, pos in self._columns(cols):
             self._read_site(i, site, runs, block, pos, units)
         return block
