@@ -75,6 +75,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
             "n_tokens": store.n_tokens, "n_neurons": store.n_neurons, "sites": store.sites,
             "reused": reused, "extract_seconds": store.manifest["extract_seconds"],
             "dtype": store.manifest["dtype"], "path": str(store.path),
+            **store.manifest.get("extraction_stats", {}),  # e.g. unknown_words of a word-level model
         },
         "split": corpus.counts(),
         "classes": corpus.classes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,18 @@ def _metrics(values: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k.split("/", 1)[1]: float(v) for k, v in values.items() if k.startswith(f"{prefix}/")}
 
 
+def link_best(path: str) -> str:
+    """Point `checkpoints/best.ckpt` at the best checkpoint (a stable name for analyze.py)."""
+    if not path:
+        return path
+    link = Path(path).with_name("best.ckpt")
+    tmp = link.with_name(f".best.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(Path(path).name)
+    os.replace(tmp, link)
+    return str(link)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit `cfg.model`, keep the best checkpoint by its monitored metric, test it, write results.json."""
     t0 = time.perf_counter()
@@ -42,9 +55,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
     datamodule = model.make_datamodule(cfg.data) if hasattr(model, "make_datamodule") else None
     monitor = getattr(model, "monitor", None)  # e.g. ("val/bleu", "max")
-    callbacks: list[pl.Callback] = [ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", monitor=monitor[0] if monitor else None,
-        mode=monitor[1] if monitor else "min", save_last=True,
+    callbacks: list[pl.Callback] = [ModelCheckpoint(  # no "=" in names: they go into Hydra overrides
+        dirpath=out_dir / "checkpoints", filename="epoch{epoch}-step{step}", auto_insert_metric_name=False,
+        monitor=monitor[0] if monitor else None, mode=monitor[1] if monitor else "min", save_last=True,
     )]
     patience = cfg.get("early_stopping_patience")
     if monitor and patience:
@@ -53,7 +66,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False,
                                           callbacks=callbacks)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        best = callbacks[0].best_model_path or callbacks[0].last_model_path
+        best = link_best(callbacks[0].best_model_path or callbacks[0].last_model_path)
         results: dict[str, Any] = {
             "model": cfg.model.name, "seed": int(cfg.seed),
             "val": _metrics(trainer.callback_metrics, "val"),

@@ -142,6 +142,9 @@ def test_train_fits_checkpoints_and_tests_a_plugin_model(study: dict[str, Path])
         cfg.model = {"name": "toy_regressor", "hidden": 8}
     res = train(cfg)
     assert Path(res["checkpoint"]).exists() and res["train_seconds"] > 0
+    best = Path(res["checkpoint"])  # a stable name, linked to the best epoch; no "=" (Hydra overrides)
+    assert best.name == "best.ckpt" and best.is_symlink() and "=" not in best.resolve().name
+    assert all("=" not in f.name for f in best.parent.iterdir())
     assert res["val"]["loss"] < 0.5 and res["test"]["loss"] < 0.5  # starts near 5.25 (variance of y)
     assert json.loads((out / "results.json").read_text())["test"]["loss"] == pytest.approx(res["test"]["loss"])
     assert list((out / "csv").rglob("metrics.csv"))

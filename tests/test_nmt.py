@@ -244,6 +244,7 @@ def test_analyze_py_extracts_encoder_neurons_of_a_checkpoint(trained: dict[str, 
     assert res["store"]["n_neurons"] == 4 * 20
     manifest = ActivationStore(res["store"]["path"]).manifest
     assert manifest["extraction_stats"]["unknown_words"] == 50  # cats, sleep, ca, n't, run (x 10)
+    assert res["store"]["unknown_words"] == 50  # reported in results.json too
     with pytest.raises(ConfigError, match="needs a trained checkpoint"):
         analyze(cfg())
 
