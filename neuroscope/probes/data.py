@@ -61,8 +61,9 @@ class ArrayChunks:
 class StoreChunks:
     """Tokens selected by `mask`, read from a store a chunk at a time: a chunk is up to
     `chunk_mib` MiB of float32 (never fewer than MIN_CHUNK_ROWS rows) of the selected tokens of
-    one shard, and only those rows are read, so memory and I/O stay bounded however large the
-    shards or the store."""
+    one shard, taking every k-th of them so that it spans the shard's sentences (consecutive
+    tokens make poor probe batches); only those rows are read, so memory and I/O stay bounded
+    however large the shards or the store."""
 
     MIN_CHUNK_ROWS = 1024  # >= one default probe batch per chunk
 
@@ -76,8 +77,8 @@ class StoreChunks:
         self.pieces: list[tuple[int, np.ndarray]] = []  # (shard, selected rows within the shard)
         for i, s in enumerate(store.shards):
             rows = np.nonzero(mask[s["start"]:s["end"]])[0]
-            if len(rows):  # balanced pieces of <= size rows
-                self.pieces += [(i, part) for part in np.array_split(rows, -(-len(rows) // size))]
+            k = -(-len(rows) // size)  # pieces of <= size rows, each strided over the whole shard
+            self.pieces += [(i, rows[j::k]) for j in range(k)]  # so a batch mixes its many sentences
         self.n_chunks = len(self.pieces)
 
     def boundaries(self) -> list[int]:
@@ -105,7 +106,9 @@ class StoreChunks:
             del chunk  # one chunk alive at a time (callers drop theirs too)
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
-        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib)
+        sub = StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib)
+        sub.pieces, sub.n_chunks = self.pieces, self.n_chunks  # same chunks (fewer bytes): same batches as in memory
+        return sub
 
     def load(self) -> ArrayChunks:
         """All selected tokens in memory, chunked like the shards."""

@@ -126,12 +126,20 @@ class ActivationStore:
                 groups.append((site, cols[pos] - start, pos))
         return groups
 
-    def _read_site(self, shard: int, site: str, runs: np.ndarray, out: np.ndarray, pos: np.ndarray,
-                   units: np.ndarray) -> None:
-        """Copy rows of one shard's site into out[:, pos] with plain file reads, one per run of
-        consecutive rows (`runs`: [k, 3] = first row, end row, first output row): the data passes
-        through the page cache without being mapped into this process's RSS."""
+    def _read_site(self, shard: int, site: str, rows: np.ndarray, runs: np.ndarray, out: np.ndarray,
+                   pos: np.ndarray, units: np.ndarray) -> None:
+        """Copy `rows` of one shard's site into out[:, pos]. Long runs of consecutive rows
+        (`runs`: [k, 3] = first row, end row, first output row) are read with plain file reads
+        (the data passes through the page cache without being mapped into this process's RSS);
+        scattered rows are gathered from a memory map released at once."""
         path = self.path / self.shards[shard]["dir"] / f"{site}.npy"
+        whole = len(units) == self.units[site] and (units == np.arange(len(units))).all()
+        if len(runs) and len(rows) < 16 * len(runs):  # scattered: one gather
+            arr = self._site_array(shard, site)
+            part = arr[rows]
+            del arr  # unmap now
+            out[:, pos] = part if whole else part[:, units]
+            return
         with open(path, "rb") as f:
             fmt = np.lib.format
             major, _ = fmt.read_magic(f)
@@ -139,7 +147,6 @@ class ActivationStore:
             if fortran or len(shape) != 2 or (len(runs) and runs[:, 1].max() > shape[0]):
                 raise StoreError(f"{path}: expected a C-order [tokens, units] array of at least {runs[:, 1].max()} rows")
             header, row_bytes = f.tell(), shape[1] * dtype.itemsize
-            whole = len(units) == shape[1] and (units == np.arange(shape[1])).all()
             direct = whole and len(pos) == out.shape[1] and dtype == out.dtype  # read straight into out
             for lo, hi, dst in runs.tolist():
                 f.seek(header + lo * row_bytes)
@@ -168,7 +175,7 @@ class ActivationStore:
             raise StoreError(f"shard_block: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
         block = np.empty(shape, dtype=dtype) if out is None else out
         for site, units, pos in self._columns(cols):
-            self._read_site(i, site, runs, block, pos, units)
+            self._read_site(i, site, rows, runs, block, pos, units)
         return block
 
     def iter_shards(self, neurons: Any = None, dtype: Any = np.float32) -> Iterator[tuple[slice, np.ndarray]]:
