@@ -11,12 +11,14 @@ Datasets (written once as .npy files that every worker loads with numpy):
                sentence as the task does (seed 0).
 Each tool runs in its own process with the same torch thread count: NeuroX in its venv
 (bench/neurox_probe.py: its defaults, 10 epochs, batch 32, lr 1e-3, no dev set) on the arrays
-loaded into RAM with numpy (NeuroX's probe takes in-memory arrays); neuroscope in the system
-python, streaming from a neuroscope store of the same float32 arrays (as analyze.py does for data
-above `evaluation.memory_gb`; chunks of <= 8 MiB), with NeuroX's objective (penalty="neurox", raw
-activations, otherwise ProbeConfig defaults: batch 1024, Adam lr 2e-2 decaying 0.8 per epoch,
-<= 20 epochs, early stopping on dev: patience 3, min_delta 0.1 point) and, for information, with
-the default study probe (standardized elastic net). All use lambda1 = lambda2 = --lam.
+loaded into RAM with numpy (NeuroX's probe takes in-memory arrays, loading is unclocked);
+neuroscope in the system python on a neuroscope store of the same float32 arrays, with NeuroX's
+objective (penalty="neurox", raw activations, otherwise ProbeConfig defaults: batches of <= 1024,
+Adam lr 2e-2 decaying 0.8 per epoch, <= 20 epochs, early stopping on dev: patience 3, min_delta
+0.1 point) twice: loaded into RAM first (unclocked, as a study does below
+`evaluation.memory_gb`) and streamed from the store in chunks of <= 8 MiB (as a study does above
+it); and, for information, the default study probe (standardized elastic net, in RAM). All use
+lambda1 = lambda2 = --lam.
 
 Prints per dataset: fit / evaluate / ordering / total seconds, peak RSS (VmHWM) and the
 RSS after imports ("base"), test accuracy, epochs run; then the ratios with their targets
@@ -188,8 +190,9 @@ def write_dataset(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, A
 
 # ---- workers (each in its own process) ---------------------------------------------------
 def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[str, Any]:
-    """neuroscope's probe streaming from the dataset's store, as an analysis does: `mode` "neurox"
-    (NeuroX's objective, raw activations) or "study" (the default standardized elastic net)."""
+    """neuroscope's probe on the dataset's store: `mode` "neurox" (NeuroX's objective, raw
+    activations) or "study" (the default standardized elastic net), loaded into memory first or,
+    with "-stream", streamed chunk by chunk (what an analysis does above evaluation.memory_gb)."""
     import torch  # noqa: F401  (imported before the base RSS, as NeuroX's worker does)
 
     from neuroscope.methods.lca import get_neuron_ordering
@@ -201,8 +204,10 @@ def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[st
     n_classes = int(json.loads((folder / "meta.json").read_text())["n_classes"])
     store = ActivationStore((folder / "store_path").read_text())
     labels, split = np.load(folder / "labels.npy"), np.load(folder / "split.npy")
-    data = {p: StoreChunks(store, split == i, labels) for i, p in enumerate(PARTS)}
-    if mode == "neurox":
+    data: dict[str, Any] = {p: StoreChunks(store, split == i, labels) for i, p in enumerate(PARTS)}
+    if not mode.endswith("stream"):  # in memory, as a study does below evaluation.memory_gb (unclocked,
+        data = {p: d.load() for p, d in data.items()}  # like NeuroX's np.load)
+    if mode.startswith("neurox"):
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, seed=0)
     else:
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, seed=0)
@@ -327,15 +332,15 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
     print(f"   {n_train}/{n_dev}/{n_test} train/dev/test tokens x {meta['n_neurons']} neurons, "
           f"{meta['n_classes']} classes, lambda1 = lambda2 = {args.lam:g}, {args.threads} torch thread(s), "
           f"median of {args.repeats}")
-    print(f"   {'tool':22s} {'fit s':>8s} {'eval s':>7s} {'order s':>8s} {'total s':>8s} "
+    print(f"   {'tool':24s} {'fit s':>8s} {'eval s':>7s} {'order s':>8s} {'total s':>8s} "
           f"{'peak MiB':>9s} {'base MiB':>9s} {'test acc':>9s} {'epochs':>6s}")
-    labels = {"neurox": "NeuroX 1.0.9", "neuroscope-neurox": "neuroscope (same obj.)",
-              "neuroscope-study": "neuroscope (study)"}
+    labels = {"neurox": "NeuroX 1.0.9", "neuroscope-neurox": "ours, same obj., in RAM",
+              "neuroscope-neurox-stream": "ours, same obj., stream", "neuroscope-study": "ours, study, in RAM"}
     for tool, r in res.items():
-        print(f"   {labels[tool]:22s} {r['fit_s']:8.2f} {r['eval_s']:7.3f} {r['order_s']:8.3f} {r['total_s']:8.2f} "
+        print(f"   {labels[tool]:24s} {r['fit_s']:8.2f} {r['eval_s']:7.3f} {r['order_s']:8.3f} {r['total_s']:8.2f} "
               f"{r['peak_rss_mib']:9.1f} {r['base_rss_mib']:9.1f} {100 * r['accuracy']:8.2f}% {r['epochs']:6.0f}")
     nx, k = res["neurox"], max(1, meta["n_neurons"] // 10)
-    for tool in ("neuroscope-neurox", "neuroscope-study"):
+    for tool in ("neuroscope-neurox", "neuroscope-neurox-stream", "neuroscope-study"):
         r = res[tool]
         speed, rss = nx["total_s"] / r["total_s"], r["peak_rss_mib"] / nx["peak_rss_mib"]
         delta = 100 * (r["accuracy"] - nx["accuracy"])
@@ -345,7 +350,7 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
                 f" (fit only {nx['fit_s'] / r['fit_s']:.1f}x); peak RSS {rss:.2f} [target <= 0.33: "
                 f"{verdict(rss <= 1 / 3)}] (above base {rss_data:.2f}); accuracy {delta:+.2f} pts "
                 f"[target within 0.5: {acc_v}]; top-10% overlap {overlap(orders[tool], orders['neurox'], k):.2f} (k={k})")
-        print(line if tool == "neuroscope-neurox" else line.replace(" [target", " [info; target"))
+        print(line if tool != "neuroscope-study" else line.replace(" [target", " [info; target"))
     if meta["planted"]:
         rec = ", ".join(f"{labels[t]} {planted_recall(o, meta['planted']):.2f}" for t, o in orders.items())
         print(f"   planted neurons among each ordering's first {len(meta['planted'])}: {rec}")
@@ -353,7 +358,8 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
 
 def bench_dataset(name: str, folder: Path, meta: dict[str, Any], nx_python: str, env: dict[str, str],
                   args: argparse.Namespace) -> None:
-    runs: dict[str, list[dict[str, Any]]] = {"neurox": [], "neuroscope-neurox": [], "neuroscope-study": []}
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in ("neurox", "neuroscope-neurox", "neuroscope-neurox-stream",
+                                                              "neuroscope-study")}
     orders: dict[str, np.ndarray] = {}
     common = ["--lam", str(args.lam), "--threads", str(args.threads)]
     for r in range(args.repeats):
@@ -362,7 +368,7 @@ def bench_dataset(name: str, folder: Path, meta: dict[str, Any], nx_python: str,
             if tool == "neurox":
                 cmd = [nx_python, str(HERE / "neurox_probe.py"), "--data", str(folder), "--order-out", str(out), *common]
             else:
-                cmd = [sys.executable, __file__, "--worker", "ours", "--mode", tool.split("-")[1],
+                cmd = [sys.executable, __file__, "--worker", "ours", "--mode", tool.split("-", 1)[1],
                        "--dir", str(folder), "--order-out", str(out), *common]
             res = run_json(cmd, env)
             runs[tool].append(res)

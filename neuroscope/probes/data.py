@@ -111,9 +111,13 @@ class StoreChunks:
         return sub
 
     def load(self) -> ArrayChunks:
-        """All selected tokens in memory, chunked like the shards."""
-        xs, ys = zip(*self.chunks(), strict=True)
-        return ArrayChunks(torch.cat(xs), torch.cat(ys), self.boundaries())
+        """All selected tokens in memory, chunked like the store: each chunk is read straight into
+        its rows of one array (peak = the data once)."""
+        bounds = self.boundaries()
+        x = np.empty((self.n_tokens, self.n_neurons), dtype=np.float32)  # [tokens, neurons]
+        ys = [self.chunk(i, out=x[lo:hi])[1] for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+        y = torch.cat(ys) if ys else torch.empty(0, dtype=torch.long)
+        return ArrayChunks(torch.from_numpy(x), y, bounds)
 
 
 def moments(data: TokenChunks) -> tuple[Tensor, Tensor]:

@@ -134,11 +134,16 @@ class ActivationStore:
         scattered rows are gathered from a memory map released at once."""
         path = self.path / self.shards[shard]["dir"] / f"{site}.npy"
         whole = len(units) == self.units[site] and (units == np.arange(len(units))).all()
+        if len(pos) and pos[-1] - pos[0] == len(pos) - 1:  # a column range: slice, not a fancy-index scatter
+            pos = slice(int(pos[0]), int(pos[-1]) + 1)
         if len(runs) and len(rows) < 16 * len(runs):  # scattered: one gather
             arr = self._site_array(shard, site)
-            part = arr[rows]
+            if whole and isinstance(pos, slice) and pos.stop - pos.start == out.shape[1] and arr.dtype == out.dtype:
+                np.take(arr, rows, axis=0, out=out)  # straight into out
+            else:
+                part = arr[rows]
+                out[:, pos] = part if whole else part[:, units]
             del arr  # unmap now
-            out[:, pos] = part if whole else part[:, units]
             return
         with open(path, "rb") as f:
             fmt = np.lib.format
@@ -147,7 +152,7 @@ class ActivationStore:
             if fortran or len(shape) != 2 or (len(runs) and runs[:, 1].max() > shape[0]):
                 raise StoreError(f"{path}: expected a C-order [tokens, units] array of at least {runs[:, 1].max()} rows")
             header, row_bytes = f.tell(), shape[1] * dtype.itemsize
-            direct = whole and len(pos) == out.shape[1] and dtype == out.dtype  # read straight into out
+            direct = whole and isinstance(pos, slice) and pos.stop - pos.start == out.shape[1] and dtype == out.dtype
             for lo, hi, dst in runs.tolist():
                 f.seek(header + lo * row_bytes)
                 buf = out[dst:dst + hi - lo] if direct else np.empty((hi - lo, shape[1]), dtype=dtype)
