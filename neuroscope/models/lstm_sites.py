@@ -158,3 +158,37 @@ def check_same(block: dict[str, Any], arch: Mapping[str, Any], vocabs: Mapping[s
             raise ConfigError(f"ckpt_path: the checkpoint's {side} ({saved.describe()}) differs from the one "
                               f"built from the data ({vocab.describe()}); use the data settings "
                               "(min_freq, max_vocab, lowercase, subword) it was trained with")
+
+
+class CheckpointNeurons:
+    """What the NMT's and the LM's neuron sources share: a checkpoint written by `train.py`,
+    loaded safely, its model in eval mode on `device`, a fingerprint keyed by the file's
+    sha256, and a count of words fed as `<unk>`."""
+
+    arch_name = ""
+
+    def _open(self, checkpoint: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        """Our block and the state dict of the checkpoint; sets `path` and `arch` (its hparams)."""
+        self.path = Path(checkpoint).expanduser()
+        ckpt = load_checkpoint(self.path, self.arch_name)
+        block = ckpt[CHECKPOINT_KEY]
+        self.arch: dict[str, Any] = dict(block["hparams"])
+        return block, ckpt["state_dict"]
+
+    def _ready(self, model: nn.Module, state_dict: dict[str, Tensor], aggregation: str, device: str) -> None:
+        """Load the weights into `model` and make it the source's model."""
+        load_weights(model, state_dict, "model.", self.path)
+        self.model, self.device = model.to(device).eval(), device
+        self.aggregation = check_aggregation(aggregation)
+        self.unknown_words = 0  # words fed as <unk> (or with an <unk> piece) so far
+        self._sha256: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return {"arch": self.arch_name, "checkpoint": str(self.path.resolve()), "sha256": self._sha256,
+                "sites": self.sites, "aggregation": self.aggregation}
+
+    def stats(self) -> dict[str, int]:
+        """Counts worth a warning: words not in the (source) vocabulary, fed as `<unk>`."""
+        return {"unknown_words": self.unknown_words}

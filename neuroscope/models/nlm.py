@@ -27,13 +27,10 @@ from neuroscope.errors import ConfigError
 from neuroscope.models.lstm_sites import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEY,
+    CheckpointNeurons,
     StackedLSTM,
-    check_aggregation,
     check_same,
     choose_sites,
-    file_sha256,
-    load_checkpoint,
-    load_weights,
     pool_words,
     resume_block,
 )
@@ -164,35 +161,18 @@ class NLMModule(pl.LightningModule):
         check_same(block, self.arch, {"vocab": self.vocab})
 
 
-class NLMNeurons:
+class NLMNeurons(CheckpointNeurons):
     """A trained `nlm_lstm` checkpoint as a neuron source: sites `lm.l0`, `lm.l1`, …"""
+
+    arch_name = ARCH
 
     def __init__(self, checkpoint: str | Path, sites: str | list[str] = "all", aggregation: str = "last",
                  device: str = "cpu") -> None:
-        self.path = Path(checkpoint).expanduser()
-        ckpt = load_checkpoint(self.path, ARCH)
-        block = ckpt[CHECKPOINT_KEY]
+        block, state_dict = self._open(checkpoint)
         self.vocab = Vocab.from_state(block["vocab"])
-        self.arch = dict(block["hparams"])
-        self.model = LanguageModel(len(self.vocab), **self.arch)
-        load_weights(self.model, ckpt["state_dict"], "model.", self.path)
-        self.device = device
-        self.model.to(device).eval()
-        self.aggregation = check_aggregation(aggregation)
+        self._ready(LanguageModel(len(self.vocab), **self.arch), state_dict, aggregation, device)
         self.sites = choose_sites(sites, {"lm": [f"lm.l{i}" for i in range(self.arch["layers"])]})
         self.units = {s: int(self.arch["hidden"]) for s in self.sites}
-        self.unknown_words = 0
-        self._sha256: str | None = None
-
-    def fingerprint(self) -> dict[str, Any]:
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.path)
-        return {"arch": ARCH, "checkpoint": str(self.path.resolve()), "sha256": self._sha256,
-                "sites": self.sites, "aggregation": self.aggregation}
-
-    def stats(self) -> dict[str, int]:
-        """Counts worth a warning: words not in the vocabulary (fed as `<unk>`)."""
-        return {"unknown_words": self.unknown_words}
 
     def lengths(self, sentences: list[list[str]]) -> list[int]:
         return [len(self.vocab.pieces(s)[0]) + 1 for s in sentences]

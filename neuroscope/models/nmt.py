@@ -26,14 +26,11 @@ from neuroscope.errors import ConfigError
 from neuroscope.models.lstm_sites import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEY,
+    CheckpointNeurons,
     StackedLSTM,
     State,
-    check_aggregation,
     check_same,
     choose_sites,
-    file_sha256,
-    load_checkpoint,
-    load_weights,
     pool_words,
     resume_block,
 )
@@ -382,40 +379,27 @@ class NMTModule(pl.LightningModule):
         check_same(block, self.arch, {"src_vocab": self.src_vocab, "tgt_vocab": self.tgt_vocab})
 
 
-class NMTNeurons:
+class NMTNeurons(CheckpointNeurons):
     """A trained `nmt_lstm` checkpoint as a neuron source over source-language sentences."""
+
+    arch_name = ARCH
 
     def __init__(self, checkpoint: str | Path, sites: str | list[str] = "encoder", aggregation: str = "last",
                  device: str = "cpu") -> None:
-        self.path = Path(checkpoint).expanduser()
-        ckpt = load_checkpoint(self.path, ARCH)
-        block = ckpt[CHECKPOINT_KEY]
+        block, state_dict = self._open(checkpoint)
         self.src_vocab = Vocab.from_state(block["src_vocab"])
         self.tgt_vocab = Vocab.from_state(block["tgt_vocab"])
-        self.arch, self.decoding = dict(block["hparams"]), dict(block.get("decoding", {}))
-        self.model = NMTModel(len(self.src_vocab), len(self.tgt_vocab), **self.arch)
-        load_weights(self.model, ckpt["state_dict"], "model.", self.path)
-        self.device = device
-        self.model.to(device).eval()
-        self.aggregation = check_aggregation(aggregation)
+        self.decoding = dict(block.get("decoding", {}))
+        self._ready(NMTModel(len(self.src_vocab), len(self.tgt_vocab), **self.arch), state_dict, aggregation, device)
         dirs = ["fwd", "bwd"] if self.arch["bidirectional"] else ["fwd"]
         encoder = [f"encoder.l{i}.{d}" for i in range(self.arch["enc_layers"]) for d in dirs]
         decoder = [f"decoder.l{i}" for i in range(self.arch["dec_layers"])]
         self.sites = choose_sites(sites, {"encoder": encoder, "decoder": decoder})
         self.units = {s: int(self.arch["hidden"]) for s in self.sites}
-        self.unknown_words = 0  # words fed as <unk> (or with an <unk> piece) so far
-        self._sha256: str | None = None
 
     def fingerprint(self) -> dict[str, Any]:
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.path)
-        return {"arch": ARCH, "checkpoint": str(self.path.resolve()), "sha256": self._sha256,
-                "sites": self.sites, "aggregation": self.aggregation,
+        return {**super().fingerprint(),
                 "decoder_rows": "attention-weighted greedy decoder states per source word"}
-
-    def stats(self) -> dict[str, int]:
-        """Counts worth a warning: words not in the source vocabulary (fed as `<unk>`)."""
-        return {"unknown_words": self.unknown_words}
 
     def lengths(self, sentences: list[list[str]]) -> list[int]:
         """Source positions each sentence occupies (units + `<eos>`)."""
