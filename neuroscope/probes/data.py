@@ -32,6 +32,15 @@ class TokenChunks(Protocol):
         ...
 
 
+def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[Tensor, Tensor]]:
+    """Every non-empty chunk of `data` in order, one alive at a time (callers drop theirs too)."""
+    for i in range(data.n_chunks):
+        chunk = data.chunk(i)
+        if len(chunk[1]):
+            yield chunk
+        del chunk
+
+
 class ArrayChunks:
     """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards."""
 
@@ -47,11 +56,7 @@ class ArrayChunks:
         return self.x[lo:hi], self.y[lo:hi]
 
     def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for i in range(self.n_chunks):
-            chunk = self.chunk(i)
-            if len(chunk[1]):
-                yield chunk
-            del chunk  # one chunk alive at a time (callers drop theirs too)
+        return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
         """The same tokens over a neuron subset."""
@@ -99,11 +104,7 @@ class StoreChunks:
         return torch.from_numpy(block), torch.from_numpy(labels)
 
     def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for i in range(self.n_chunks):
-            chunk = self.chunk(i)
-            if len(chunk[1]):
-                yield chunk
-            del chunk  # one chunk alive at a time (callers drop theirs too)
+        return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
         sub = StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib)
