@@ -10,6 +10,7 @@ import pytest
 from omegaconf import open_dict
 
 from neuroscope.analysis import analyze
+from neuroscope.errors import ConfigError
 from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import select_lambda
 from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
@@ -112,3 +113,15 @@ def test_study_with_wandb_logs_tables_offline(study: dict[str, Path]) -> None:  
     assert any(run.rglob("*.wandb")) and (out / "subsets.csv").exists()
     media = {p.name.split("_")[0] for p in (run / "files" / "media" / "table").rglob("*.table.json")}
     assert {"subsets", "layers", "ranking"} <= media  # tables and the subsets chart, stored offline
+
+
+def test_lambda_grid_takes_pairs_for_a_two_dimensional_search() -> None:
+    splits = graded(n=1000)
+    chosen, rows = select_lambda(splits, CFG, [1e-4, [1e-4, 1e-2], [1e-2, 0.0]], percent=10, tolerance=0.05,
+                                 classes=list("abcd"), seed=0)
+    assert [(r["lambda1"], r["lambda2"]) for r in rows] == [(1e-4, 1e-4), (1e-4, 1e-2), (1e-2, 0.0)]
+    assert [r["lambda"] for r in rows] == [1e-4, None, None]
+    best = next(r for r in rows if r["chosen"])
+    assert (chosen.lambda1, chosen.lambda2) == (best["lambda1"], best["lambda2"])
+    with pytest.raises(ConfigError, match="probe.selection.grid"):
+        select_lambda(splits, CFG, ["big"], percent=10, tolerance=0.05, classes=list("abcd"), seed=0)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from neuroscope.errors import ConfigError
 from neuroscope.evaluation.layers import layer_report
 from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
@@ -19,27 +21,46 @@ from neuroscope.probes import ProbeConfig
 log = logging.getLogger(__name__)
 
 
-def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[float], percent: float, tolerance: float,
-                  classes: list[str], seed: int) -> tuple[ProbeConfig, list[dict[str, float]]]:
-    """Choose λ (= λ1 = λ2) on dev: among the λ whose oracle is within `tolerance` of the best
-    oracle, the one whose LCA top-`percent` % beats a random `percent` % by the most."""
+def grid_pairs(grid: list[Any]) -> list[tuple[float, float]]:
+    """(λ1, λ2) pairs of `probe.selection.grid`: a number x means λ1 = λ2 = x, a pair [a, b]
+    means λ1 = a, λ2 = b (so the diagonal, a full 2-D grid or any mix can be searched)."""
+    pairs = []
+    for item in grid:
+        if isinstance(item, (int, float)):
+            pairs.append((float(item), float(item)))
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2 \
+                and all(isinstance(v, (int, float)) for v in item):
+            pairs.append((float(item[0]), float(item[1])))
+        else:
+            raise ConfigError(f"probe.selection.grid: {item!r} is neither a number (λ1 = λ2) nor a pair [λ1, λ2]")
+    if not pairs:
+        raise ConfigError("probe.selection.grid: empty; give numbers (λ1 = λ2) or pairs [λ1, λ2]")
+    return pairs
+
+
+def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[Any], percent: float, tolerance: float,
+                  classes: list[str], seed: int) -> tuple[ProbeConfig, list[dict[str, Any]]]:
+    """Choose (λ1, λ2) on dev: among the grid points whose oracle is within `tolerance` of the
+    best oracle, the one whose LCA top-`percent` % beats a random `percent` % by the most
+    (ties: the smaller penalty)."""
     n = splits.train.n_neurons
     k = n_of(percent, n)
     random_cols = np.sort(np.random.default_rng(seed).permutation(n)[:k])
     rows = []
-    for lam in grid:
-        c = cfg.with_(lambda1=lam, lambda2=lam)
+    for l1, l2 in grid_pairs(grid):
+        c = cfg.with_(lambda1=l1, lambda2=l2)
         probe, _ = splits.fit(c)
         top = np.sort(lca(probe.weight.numpy(), classes).order[:k])
-        rows.append({"lambda": lam, "oracle_dev": splits.score(probe, "dev")["accuracy"],
+        rows.append({"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
+                     "oracle_dev": splits.score(probe, "dev")["accuracy"],
                      "top_dev": splits.columns(top).fit_score(c, "dev"),
                      "random_dev": splits.columns(random_cols).fit_score(c, "dev")})
     best_oracle = max(r["oracle_dev"] for r in rows)
     ok = [r for r in rows if r["oracle_dev"] >= best_oracle - tolerance]
-    chosen = max(ok, key=lambda r: (r["top_dev"] - r["random_dev"], -r["lambda"]))
+    chosen = max(ok, key=lambda r: (r["top_dev"] - r["random_dev"], -(r["lambda1"] + r["lambda2"])))
     for r in rows:
         r["chosen"] = r is chosen
-    return cfg.with_(lambda1=chosen["lambda"], lambda2=chosen["lambda"]), rows
+    return cfg.with_(lambda1=chosen["lambda1"], lambda2=chosen["lambda2"]), rows
 
 
 def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
