@@ -185,3 +185,14 @@ def test_streamed_chunks_read_into_a_reused_buffer(tmp_path: Path) -> None:
     assert np.shares_memory(x.numpy(), buf)
     with pytest.raises(Exception, match="out must be"):
         store.shard_block(0, rows=np.arange(3), out=np.empty((2, store.n_neurons), dtype=np.float32))
+
+
+def test_arrays_in_corpus_order_are_shuffled_before_batching() -> None:
+    """Labels sorted in blocks (as a corpus in order can be): batches must still mix classes."""
+    x, y = separable(3000)
+    order = torch.argsort(torch.as_tensor(y), stable=True)
+    xs, ys = torch.as_tensor(x)[order], torch.as_tensor(y)[order]
+    cfg = ProbeConfig(seed=0, epochs=5, batch_size=100, patience=0)
+    probe, _ = fit_probe(ArrayChunks(xs, ys), 3, cfg)
+    assert evaluate(probe, ArrayChunks(xs, ys), 3)["accuracy"] > 0.95
+    assert torch.equal(ArrayChunks(xs, ys).x, xs)  # the caller's arrays are untouched

@@ -42,14 +42,18 @@ def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[Tensor, Tensor]]:
 
 
 class ArrayChunks:
-    """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards."""
+    """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards.
+    `mixed`: the rows of each chunk already mix the corpus (as `StoreChunks.load()` gives them);
+    otherwise (e.g. arrays in corpus order) `fit_probe` trains on a once-shuffled copy."""
 
-    def __init__(self, x: np.ndarray | Tensor, y: np.ndarray | Tensor, boundaries: list[int] | None = None) -> None:
+    def __init__(self, x: np.ndarray | Tensor, y: np.ndarray | Tensor, boundaries: list[int] | None = None,
+                 mixed: bool = False) -> None:
         self.x = torch.as_tensor(x, dtype=torch.float32)  # [tokens, neurons]
         self.y = torch.as_tensor(y, dtype=torch.long)  # [tokens]
         self.n_tokens, self.n_neurons = self.x.shape
         self.boundaries = boundaries or [0, self.n_tokens]
         self.n_chunks = len(self.boundaries) - 1
+        self.mixed = mixed
 
     def chunk(self, i: int) -> tuple[Tensor, Tensor]:
         lo, hi = self.boundaries[i], self.boundaries[i + 1]
@@ -60,7 +64,7 @@ class ArrayChunks:
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
         """The same tokens over a neuron subset."""
-        return ArrayChunks(self.x[:, torch.as_tensor(cols)], self.y, self.boundaries)
+        return ArrayChunks(self.x[:, torch.as_tensor(cols)], self.y, self.boundaries, self.mixed)
 
 
 class StoreChunks:
@@ -118,7 +122,7 @@ class StoreChunks:
         x = np.empty((self.n_tokens, self.n_neurons), dtype=np.float32)  # [tokens, neurons]
         ys = [self.chunk(i, out=x[lo:hi])[1] for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
         y = torch.cat(ys) if ys else torch.empty(0, dtype=torch.long)
-        return ArrayChunks(torch.from_numpy(x), y, bounds)
+        return ArrayChunks(torch.from_numpy(x), y, bounds, mixed=True)  # chunks stride over their shard
 
 
 def moments(data: TokenChunks) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from neuroscope.probes.data import TokenChunks
-from neuroscope.probes.probe import Probe, ProbeConfig, _stats, batches, probe_loss
+from neuroscope.probes.probe import Probe, ProbeConfig, _stats, batches, mixed_rows, probe_loss
 
 
 class ProbeModule(pl.LightningModule):
@@ -67,7 +67,8 @@ def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, **
     torch.manual_seed(cfg.seed)
     mean, std = _stats(train, cfg)
     module = ProbeModule(train.n_neurons, n_classes, cfg, mean, std)
-    loader = torch.utils.data.DataLoader(ChunkBatches(train, cfg.batch_size, cfg.seed), batch_size=None)
+    loader = torch.utils.data.DataLoader(ChunkBatches(mixed_rows(train, cfg.seed), cfg.batch_size, cfg.seed),
+                                         batch_size=None)
     trainer = pl.Trainer(max_epochs=cfg.epochs, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
                          **trainer_kwargs)

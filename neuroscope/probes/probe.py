@@ -118,6 +118,17 @@ def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
         del x, y  # before the next chunk is read
 
 
+def mixed_rows(data: TokenChunks, seed: int) -> TokenChunks:
+    """`data`, or for in-memory rows in corpus order (not `mixed`) a copy shuffled once within
+    each chunk: batches are contiguous slices, and consecutive tokens make poor batches."""
+    if not isinstance(data, ArrayChunks) or data.mixed:
+        return data
+    g = torch.Generator().manual_seed(seed)
+    b = data.boundaries
+    rows = torch.cat([lo + torch.randperm(hi - lo, generator=g) for lo, hi in zip(b[:-1], b[1:], strict=True)])
+    return ArrayChunks(data.x[rows], data.y[rows], b, mixed=True)  # the one copy of the rows
+
+
 def _stats(train: TokenChunks, cfg: ProbeConfig) -> tuple[Tensor | None, Tensor | None]:
     return moments(train) if cfg.standardize else (None, None)
 
@@ -143,17 +154,19 @@ def _gradients(layer: nn.Linear, x: Tensor, y: Tensor, cfg: ProbeConfig) -> None
 def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
     """Train with Adam on batches in random order; keep the epoch with the best dev accuracy.
 
-    In-memory data is used in place (standardized: one copy); streamed data is standardized
-    batch by batch (the same numbers).
+    In-memory data is used in place if its chunks are `mixed` (else a once-shuffled copy is made;
+    standardized: one copy); streamed data is standardized batch by batch (the same numbers).
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     mean, std = _stats(train, cfg)
-    data, per_batch, buffer = train, mean is not None, None
+    per_batch, buffer = mean is not None, None
     if isinstance(train, StoreChunks):  # one read buffer for every chunk of every epoch
         buffer = np.empty((train.max_chunk_rows, train.n_neurons), dtype=np.float32)
-    if isinstance(train, ArrayChunks) and mean is not None:  # standardize in-memory data once
-        data, per_batch = ArrayChunks((train.x - mean) / std, train.y, train.boundaries), False
+    data = mixed_rows(train, cfg.seed)
+    if isinstance(data, ArrayChunks) and mean is not None:  # standardize in-memory data once
+        x = data.x if data is not train else data.x.clone()  # never the caller's arrays
+        data, per_batch = ArrayChunks(x.sub_(mean).div_(std), data.y, data.boundaries, mixed=True), False
     layer = nn.Linear(train.n_neurons, n_classes)
     opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
