@@ -57,6 +57,8 @@ def test_subset_reads_by_id_site_index_and_token_mask(tmp_path: Path) -> None:
     assert cols.tolist() == [7, 0, 5]
     tokens = np.array([5, 0, store.n_tokens - 1, 30])
     np.testing.assert_array_equal(store.read(["layer1:3", "embeddings:0", "layer1:1"], tokens), want[np.ix_(tokens, cols)])
+    repeated = np.array([30, 5, 30, 5, 0])  # repeats and any order, across shards
+    np.testing.assert_array_equal(store.read(["layer1:3", "embeddings:0"], repeated), want[np.ix_(repeated, cols[:2])])
     mask = np.zeros(store.n_tokens, bool)
     mask[::3] = True
     np.testing.assert_array_equal(store.read(["layer1"], mask), want[mask][:, 4:])

@@ -77,18 +77,22 @@ class StoreChunks:
     MIN_CHUNK_ROWS = 1024  # >= one default probe batch per chunk
 
     def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: np.ndarray | None = None,
-                 chunk_mib: float = 8.0) -> None:
+                 chunk_mib: float = 8.0, pieces: list[tuple[int, np.ndarray]] | None = None) -> None:
         self.store, self.mask, self.labels, self.chunk_mib = store, mask, labels, chunk_mib
         self.cols = store.neuron_index(neurons)
         self.n_neurons = len(self.cols)
         self.n_tokens = int(mask.sum())
-        size = max(self.MIN_CHUNK_ROWS, int(chunk_mib * 2**20 / (4 * max(self.n_neurons, 1))))
-        self.pieces: list[tuple[int, np.ndarray]] = []  # (shard, selected rows within the shard)
-        for i, s in enumerate(store.shards):
-            rows = np.nonzero(mask[s["start"]:s["end"]])[0]
-            k = -(-len(rows) // size)  # pieces of <= size rows, each strided over the whole shard
-            self.pieces += [(i, rows[j::k]) for j in range(k)]  # so a batch mixes its many sentences
+        self.pieces = self._pieces() if pieces is None else pieces  # (shard, selected rows within the shard)
         self.n_chunks = len(self.pieces)
+
+    def _pieces(self) -> list[tuple[int, np.ndarray]]:
+        size = max(self.MIN_CHUNK_ROWS, int(self.chunk_mib * 2**20 / (4 * max(self.n_neurons, 1))))
+        pieces = []
+        for i, s in enumerate(self.store.shards):
+            rows = np.nonzero(self.mask[s["start"]:s["end"]])[0]
+            k = -(-len(rows) // size)  # pieces of <= size rows, each strided over the whole shard
+            pieces += [(i, rows[j::k]) for j in range(k)]  # so a batch mixes its many sentences
+        return pieces
 
     def boundaries(self) -> list[int]:
         """Row offsets of the chunks within the selected tokens (for an equivalent ArrayChunks)."""
@@ -111,9 +115,8 @@ class StoreChunks:
         return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
-        sub = StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib)
-        sub.pieces, sub.n_chunks = self.pieces, self.n_chunks  # same chunks (fewer bytes): same batches as in memory
-        return sub
+        # the same chunks (fewer bytes each), so the same batches as the in-memory subset
+        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib, self.pieces)
 
     def load(self) -> ArrayChunks:
         """All selected tokens in memory, chunked like the store: each chunk is read straight into

@@ -136,10 +136,12 @@ class ActivationStore:
         whole = len(units) == self.units[site] and (units == np.arange(len(units))).all()
         if len(pos) and pos[-1] - pos[0] == len(pos) - 1:  # a column range: slice, not a fancy-index scatter
             pos = slice(int(pos[0]), int(pos[-1]) + 1)
+        # the site fills all of `out` in its dtype: rows go straight into it
+        direct = whole and isinstance(pos, slice) and pos.stop - pos.start == out.shape[1] and self.dtype == out.dtype
         if len(runs) and len(rows) < 16 * len(runs):  # scattered: one gather
             arr = self._site_array(shard, site)
-            if whole and isinstance(pos, slice) and pos.stop - pos.start == out.shape[1] and arr.dtype == out.dtype:
-                np.take(arr, rows, axis=0, out=out)  # straight into out
+            if direct:
+                np.take(arr, rows, axis=0, out=out)
             else:
                 part = arr[rows]
                 out[:, pos] = part if whole else part[:, units]
@@ -149,10 +151,10 @@ class ActivationStore:
             fmt = np.lib.format
             major, _ = fmt.read_magic(f)
             shape, fortran, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
-            if fortran or len(shape) != 2 or (len(runs) and runs[:, 1].max() > shape[0]):
-                raise StoreError(f"{path}: expected a C-order [tokens, units] array of at least {runs[:, 1].max()} rows")
+            need = int(runs[:, 1].max()) if len(runs) else 0
+            if fortran or len(shape) != 2 or need > shape[0] or dtype != self.dtype:
+                raise StoreError(f"{path}: expected a C-order [tokens, units] {self.dtype} array of at least {need} rows")
             header, row_bytes = f.tell(), shape[1] * dtype.itemsize
-            direct = whole and isinstance(pos, slice) and pos.stop - pos.start == out.shape[1] and dtype == out.dtype
             for lo, hi, dst in runs.tolist():
                 f.seek(header + lo * row_bytes)
                 buf = out[dst:dst + hi - lo] if direct else np.empty((hi - lo, shape[1]), dtype=dtype)
@@ -202,17 +204,12 @@ class ActivationStore:
         order = np.argsort(idx, kind="stable")
         sorted_idx = idx[order]
         out = np.empty((len(idx), len(cols)), dtype=dtype)
-        groups = self._columns(cols)
         for i, shard in enumerate(self.shards):
             lo, hi = np.searchsorted(sorted_idx, [shard["start"], shard["end"]])
             if lo == hi:
                 continue
-            rows = sorted_idx[lo:hi] - shard["start"]
-            dest = order[lo:hi]
-            for site, units, pos in groups:
-                arr = self._site_array(i, site)
-                out[np.ix_(dest, pos)] = arr[rows][:, units]
-                del arr
+            rows, repeat = np.unique(sorted_idx[lo:hi] - shard["start"], return_inverse=True)
+            out[order[lo:hi]] = self.shard_block(i, cols, dtype, rows=rows)[repeat]
         return out
 
     # ---- labels of tasks over the same sentences -------------------------------------
