@@ -41,6 +41,9 @@ in RAM as float32, 1e6 x 1e4 x 4 B = 40 GB > 24 GiB.
 
 from __future__ import annotations
 
+import neuroscope  # noqa: F401  (first, before NumPy loads: it sets the BLAS threads' spin time)
+
+# isort: split
 import argparse
 import json
 import os
@@ -74,14 +77,6 @@ def peak_mib() -> float:
     """Peak RSS of this process image. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
     fork + exec, so a worker would report at least the parent's RSS at spawn time."""
     return status_mib("VmHWM")
-
-
-def warm_up_torch() -> None:
-    """Construct a throwaway optimizer: torch.optim's first one imports torch._dynamo (1-3 s
-    here), a one-off cost of torch that either tool would pay; both workers pay it unclocked."""
-    import torch
-
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
 class RssSampler(threading.Thread):
@@ -193,13 +188,11 @@ def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[st
     """neuroscope's probe on the dataset's store: `mode` "neurox" (NeuroX's objective, raw
     activations) or "study" (the default standardized elastic net), loaded into memory first or,
     with "-stream", streamed chunk by chunk (what an analysis does above evaluation.memory_gb)."""
-    import torch  # noqa: F401  (imported before the base RSS, as NeuroX's worker does)
-
     from neuroscope.methods.lca import get_neuron_ordering
     from neuroscope.probes import ProbeConfig, StoreChunks, evaluate, fit_probe
     from neuroscope.store import ActivationStore
 
-    warm_up_torch()
+    assert "torch" not in sys.modules, "the probe path must not import torch"
     base = status_mib()
     n_classes = int(json.loads((folder / "meta.json").read_text())["n_classes"])
     store = ActivationStore((folder / "store_path").read_text())
@@ -280,7 +273,6 @@ def worker_scale_train(root: Path, store_path: Path, lam: float) -> dict[str, An
 
     sampler = RssSampler()
     sampler.start()
-    warm_up_torch()
     base = status_mib()
     store = ActivationStore(store_path)
     labels, split = np.load(root / "labels.npy"), np.load(root / "split.npy")
@@ -423,13 +415,13 @@ def main() -> None:
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--sentences", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    if args.worker:  # BLAS threads: OMP_NUM_THREADS=--threads, set by the parent for every worker
         if args.worker == "ours":
             out = worker_ours(Path(args.dir), args.mode, args.lam, Path(args.order_out))
         elif args.worker == "scale-build":
+            import torch
+
+            torch.set_num_threads(args.threads)
             out = worker_scale_build(Path(args.dir), args.sentences, 20)
         else:
             out = worker_scale_train(Path(args.dir), Path(args.store), args.lam)

@@ -15,6 +15,7 @@ from neuroscope.methods.lca import (
     get_random_neurons,
     get_top_neurons,
 )
+from neuroscope.methods.lca import lca as lca_method
 from neuroscope.methods.probeless import probeless
 from neuroscope.probes import ArrayChunks, ProbeConfig, fit_probe
 from neuroscope.registry import METHODS
@@ -35,7 +36,7 @@ def planted(n_tokens: int = 3000, n_neurons: int = 40, n_classes: int = 4, hot: 
 
 def run(name: str, acts: np.ndarray, labels: np.ndarray, **params) -> NeuronRanking:
     probe, _ = fit_probe(ArrayChunks(acts, labels), int(labels.max()) + 1, ProbeConfig(epochs=20, batch_size=256, lr=1e-2, seed=0))
-    inputs = {"acts": lambda: acts, "labels": lambda: labels, "probe": lambda: probe.weight.numpy(),
+    inputs = {"acts": lambda: acts, "labels": lambda: labels, "probe": lambda: probe.weight,
               "classes": lambda: [str(c) for c in range(int(labels.max()) + 1)], "seed": lambda: 0}
     return rank(name, params, acts.shape[1], inputs)
 
@@ -67,7 +68,21 @@ def test_lca_ordering_matches_hand_computation() -> None:
 
 def run_lca(w: np.ndarray) -> NeuronRanking:
     return rank("lca", {"search_stride": 10, "class_percentage": 0.3}, w.shape[1],
-                {"probe": lambda: w, "classes": lambda: ["A", "B"]})
+                {"probe": lambda: w, "classes": lambda: ["A", "B"], "seed": lambda: 0})
+
+
+def test_all_zero_columns_come_last_in_a_seeded_order_not_column_order() -> None:
+    """A sparse (proximal) probe leaves many all-zero columns: they tie, and a bottom-k set taken
+    in column order would be the last layer's neurons."""
+    w = np.zeros((2, 40), dtype=np.float32)
+    w[0, 3], w[1, 7] = 0.9, 0.4
+    orders = [lca_method(w, ["A", "B"], seed=s).order for s in (0, 1)]
+    for order in orders:
+        assert order[:2].tolist() == [3, 7] and sorted(order[2:].tolist()) == sorted(set(range(40)) - {3, 7})
+    assert orders[0][2:].tolist() != orders[1][2:].tolist()  # the seed decides the tie order
+    assert orders[0][2:].tolist() != sorted(orders[0][2:].tolist())  # ... which is not column order
+    norms = METHODS.get("weight_norm")(w, seed=0).order
+    assert norms[:2].tolist() == [3, 7] and norms[2:].tolist() != sorted(norms[2:].tolist())
 
 
 def test_top_and_bottom_neurons_follow_neurox_semantics() -> None:
@@ -86,7 +101,7 @@ def test_probe_can_be_a_module_a_probe_or_a_matrix() -> None:
     linear.weight.data = torch.from_numpy(W.copy())
     from neuroscope.probes import Probe
 
-    ours = Probe(torch.from_numpy(W.copy()), torch.zeros(2))
+    ours = Probe(W.copy(), np.zeros(2, dtype=np.float32))
     for p in (linear, ours, W, torch.from_numpy(W)):
         assert get_neuron_ordering(p, C2I, 10)[0] == [4, 0, 1, 3, 2]
 

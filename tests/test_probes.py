@@ -7,32 +7,79 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from neuroscope.errors import ConfigError
-from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe, probe_loss
+from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe
 from neuroscope.probes.data import moments
-from neuroscope.probes.lightning import fit_probe_lightning
-from neuroscope.probes.probe import _gradients, scores
+from neuroscope.probes.lightning import fit_probe_lightning, probe_loss
+from neuroscope.probes.probe import Adam, gradients, penalty, scores
 from neuroscope.store import extract
 from tests.fakes import HashNeurons
 
 
 @pytest.mark.parametrize("penalty", ["elastic", "neurox"])
-def test_closed_form_gradient_equals_autograd_of_the_loss(penalty: str) -> None:
-    torch.manual_seed(0)
-    layer = nn.Linear(7, 3)
-    x, y = torch.randn(50, 7), torch.randint(0, 3, (50,))
-    cfg = ProbeConfig(lambda1=0.01, lambda2=0.05, penalty=penalty)
-    probe_loss(layer(x), y, layer.weight, cfg).backward()
-    want = layer.weight.grad.clone(), layer.bias.grad.clone()
-    _gradients(layer, x, y, cfg)
-    torch.testing.assert_close(layer.weight.grad, want[0], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(layer.bias.grad, want[1], rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("standardized", [False, True])
+def test_closed_form_gradient_equals_autograd_of_the_loss(penalty: str, standardized: bool) -> None:
+    """NumPy gradient (standardization folded into the weights) == torch autograd of the loss on
+    explicitly standardized inputs."""
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(3, 7, generator=g, requires_grad=True), torch.randn(3, generator=g, requires_grad=True)
+    x, y = torch.randn(50, 7, generator=g) * 3 + 2, torch.randint(0, 3, (50,), generator=g)
+    mean, std = (x.mean(0), x.std(0)) if standardized else (torch.zeros(7), torch.ones(7))
+    cfg = ProbeConfig(lambda1=0.01, lambda2=0.05, penalty=penalty, proximal=False)
+    probe_loss(((x - mean) / std) @ w.T + b, y, w, cfg).backward()
+    stats = (mean.numpy(), (1 / std).numpy()) if standardized else (None, None)
+    gw, gb = gradients(w.detach().numpy(), b.detach().numpy(), x.numpy(), y.numpy(), cfg, *stats)
+    np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gb, b.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_adam_matches_torch_adam() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(4, 6)).astype(np.float32)
+    tp = torch.nn.Parameter(torch.from_numpy(p.copy()))
+    ours, theirs = Adam([p]), torch.optim.Adam([tp], lr=0.05)
+    for lr in (0.05, 0.05, 0.02, 0.02, 0.01):
+        grad = rng.normal(size=p.shape).astype(np.float32)
+        ours.step([grad], lr)
+        for group in theirs.param_groups:
+            group["lr"] = lr
+        tp.grad = torch.from_numpy(grad.copy())
+        theirs.step()
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_proximal_step_soft_thresholds_in_adams_metric() -> None:
+    """Adam step, then each weight shrinks towards 0 by step * l1 / denom and stops at exactly 0."""
+    p = np.array([[0.5, -0.5, 0.001, -0.002]], dtype=np.float32)
+    grad = np.array([[0.1, -0.1, 0.0, 0.0]], dtype=np.float32)
+    plain, prox = p.copy(), p.copy()
+    Adam([plain]).step([grad], 0.001)
+    Adam([prox]).step([grad], 0.001, l1=0.5)
+    step = 0.001 / (1 - 0.9)  # lr over Adam's first bias correction
+    denom = np.sqrt((1 - 0.999) * grad ** 2) / np.sqrt(1 - 0.999) + 1e-8  # after one step
+    want = np.sign(plain) * np.maximum(np.abs(plain) - step * 0.5 / denom, 0)
+    np.testing.assert_allclose(prox, want, rtol=1e-5)
+    assert prox[0, 0] == pytest.approx(0.499 - 0.05, abs=1e-5) and prox[0, 1] == pytest.approx(-0.449, abs=1e-5)
+    assert prox[0, 2] == 0 and prox[0, 3] == 0 and 0 < abs(prox[0, 0]) < abs(plain[0, 0])
+
+
+def test_proximal_probe_zeroes_uninformative_weights_and_keeps_the_informative() -> None:
+    x, y = separable()
+    cfg = ProbeConfig(seed=0, lambda1=0.01, lambda2=0.0)
+    probe, _ = fit_probe(ArrayChunks(x[:1600], y[:1600]), 3, cfg, ArrayChunks(x[1600:1800], y[1600:1800]))
+    assert (np.abs(probe.weight[:, [0, 5]]).max(0) > 0.2).all()  # both informative neurons kept
+    assert (probe.weight[:, [1, 2, 3, 4, 6, 7, 8, 9, 10, 11]] == 0).mean() > 0.5  # exact zeros, not just small
+    subgradient, _ = fit_probe(ArrayChunks(x[:1600], y[:1600]), 3, cfg.with_(proximal=False),
+                               ArrayChunks(x[1600:1800], y[1600:1800]))
+    assert (subgradient.weight == 0).mean() == 0  # the subgradient only makes them small
+    assert evaluate(probe, ArrayChunks(x[1800:], y[1800:]), 3)["accuracy"] > 0.95
 
 
 def test_penalties_differ_as_documented() -> None:
     w = torch.tensor([[3.0, -4.0]])
+    for cfg in (ProbeConfig(lambda1=1.0, lambda2=1.0), ProbeConfig(lambda1=1.0, lambda2=1.0, penalty="neurox")):
+        assert float(penalty(w.numpy(), cfg)) == pytest.approx(float(penalty(w, cfg)))  # NumPy == torch
     logits, y = torch.zeros(1, 1), torch.zeros(1, dtype=torch.long)
     base = 0.0  # cross-entropy of a single class is 0
     elastic = probe_loss(logits, y, w, ProbeConfig(lambda1=1.0, lambda2=1.0))
@@ -68,7 +115,7 @@ def test_same_seed_same_weights_other_seed_other_weights() -> None:
     a, _ = fit_probe(data, 3, ProbeConfig(seed=1, epochs=3))
     b, _ = fit_probe(data, 3, ProbeConfig(seed=1, epochs=3))
     c, _ = fit_probe(data, 3, ProbeConfig(seed=2, epochs=3))
-    assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)
+    assert np.array_equal(a.weight, b.weight) and not np.array_equal(a.weight, c.weight)
 
 
 def test_streaming_and_in_memory_training_give_the_same_weights(tmp_path: Path) -> None:
@@ -84,24 +131,25 @@ def test_streaming_and_in_memory_training_give_the_same_weights(tmp_path: Path) 
     dev = StoreChunks(store, ~mask, labels)
     a, _ = fit_probe(streamed, 3, cfg, dev)
     b, _ = fit_probe(in_memory, 3, cfg, dev.load())
-    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
-    torch.testing.assert_close(a.mean, b.mean)
+    np.testing.assert_allclose(a.weight, b.weight, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.mean, b.mean)
 
 
 def test_lightning_module_trains_the_same_probe() -> None:
     x, y = separable(600)
-    cfg = ProbeConfig(seed=0, epochs=2, batch_size=100, patience=0)
+    cfg = ProbeConfig(seed=0, epochs=2, batch_size=100, patience=0, proximal=False)  # autograd: L1 subgradient
     fast, _ = fit_probe(ArrayChunks(x, y), 3, cfg)
     lit = fit_probe_lightning(ArrayChunks(x, y), 3, cfg)
-    torch.testing.assert_close(fast.weight, lit.weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast.weight, lit.weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast.bias, lit.bias, rtol=1e-4, atol=1e-5)
 
 
 def test_moments_are_exact_over_chunks() -> None:
     x = np.random.default_rng(0).normal(3, 2, size=(1000, 4)).astype(np.float32)
     x[:, 3] = 7.0  # constant neuron: std 1 to avoid division by zero
     mean, std = moments(ArrayChunks(x, np.zeros(1000), [0, 100, 550, 1000]))
-    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(std.numpy()[:3], x.std(0)[:3], rtol=1e-4)
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std[:3], x.std(0)[:3], rtol=1e-4)
     assert std[3] == 1.0
 
 
@@ -109,7 +157,7 @@ def test_keep_zeroes_the_other_neurons() -> None:
     x, y = separable()
     probe, _ = fit_probe(ArrayChunks(x, y), 3, ProbeConfig(seed=0, epochs=20, batch_size=256, lr=1e-2))
     kept = probe.keep(np.array([0, 5]))
-    assert torch.count_nonzero(kept.weight[:, [1, 2, 3, 4, 6]]) == 0
+    assert np.count_nonzero(kept.weight[:, [1, 2, 3, 4, 6]]) == 0
     assert evaluate(kept, ArrayChunks(x, y), 3)["accuracy"] > 0.9
     assert evaluate(probe.keep(np.array([2])), ArrayChunks(x, y), 3)["accuracy"] < 0.5
 
@@ -123,7 +171,7 @@ def test_scores_equal_torchmetrics_including_absent_classes() -> None:
         k = int(torch.randint(1, 50, (1,), generator=g))
         gold = torch.randint(0, max(1, n - 2), (k,), generator=g)  # some classes never occur
         preds = torch.randint(0, n, (k,), generator=g)
-        got = scores(preds, gold, n, per_class=True)
+        got = scores(preds.numpy(), gold.numpy(), n, per_class=True)
         assert got["accuracy"] == pytest.approx(float(multiclass_accuracy(preds, gold, n, average="micro")), abs=1e-6)
         assert got["macro_f1"] == pytest.approx(float(multiclass_f1_score(preds, gold, n, average="macro")), abs=1e-6)
         want = multiclass_accuracy(preds, gold, n, average="none").tolist()
@@ -138,22 +186,30 @@ def test_store_chunks_split_shards_into_bounded_row_ranges(tmp_path: Path, monke
     labels = np.arange(store.n_tokens) % 3
     mask = np.arange(store.n_tokens) % 5 != 0
     chunked = StoreChunks(store, mask, labels, chunk_mib=300 * store.n_neurons * 4 / 2**20)  # 300 rows per chunk
-    assert [len(rows) for _, rows in chunked.pieces] == [267, 267, 266] * 2  # 800 selected per shard, strided
-    assert (np.diff(chunked.pieces[0][1]) >= 3).all()  # every 3rd selected row: spans the shard
+    # 800 selected rows per shard = 25 segments of 32; 3 pieces per shard take every 3rd segment
+    assert [len(rows) for _, rows in chunked.pieces] == [9 * 32, 8 * 32, 8 * 32] * 2
+    rows = chunked.pieces[0][1]
+    selected = np.nonzero(mask[:1000])[0]
+    segments = rows.reshape(9, 32)
+    starts = sorted(np.searchsorted(selected, segments[:, 0]).tolist())
+    assert starts == list(range(0, 800, 96))  # segments 0, 3, 6, ... of the shard: it spans the shard
+    assert all(np.array_equal(seg, selected[i:i + 32]) for seg, i in
+               zip(segments, np.searchsorted(selected, segments[:, 0]), strict=True))  # each one consecutive
+    assert not (np.diff(segments[:, 0]) > 0).all()  # read in a shuffled order: batches mix the shard
     loaded = chunked.load()
     order = np.concatenate([store.shards[i]["start"] + rows for i, rows in chunked.pieces])  # chunk order
     assert sorted(order.tolist()) == np.nonzero(mask)[0].tolist()
-    np.testing.assert_array_equal(loaded.x.numpy(), store.read(tokens=order))
-    np.testing.assert_array_equal(loaded.y.numpy(), labels[order])
+    np.testing.assert_array_equal(loaded.x, store.read(tokens=order))
+    np.testing.assert_array_equal(loaded.y, labels[order])
     cfg = ProbeConfig(seed=1, epochs=2, batch_size=50)
     a, _ = fit_probe(chunked, 3, cfg)
     b, _ = fit_probe(loaded, 3, cfg)
-    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.weight, b.weight, rtol=0, atol=1e-6)
     sub = chunked.columns(np.array([1, 6]))
-    np.testing.assert_array_equal(sub.load().x.numpy(), store.read(neurons=[1, 6], tokens=order))
+    np.testing.assert_array_equal(sub.load().x, store.read(neurons=[1, 6], tokens=order))
     a, _ = fit_probe(sub, 3, cfg)  # a neuron subset keeps the chunks, so the batches match in memory too
     b, _ = fit_probe(loaded.columns(np.array([1, 6])), 3, cfg)
-    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.weight, b.weight, rtol=0, atol=1e-6)
 
 
 def test_lightning_module_logs_torchmetrics_validation_accuracy() -> None:
@@ -181,8 +237,8 @@ def test_streamed_chunks_read_into_a_reused_buffer(tmp_path: Path) -> None:
     buf = np.full((chunks.max_chunk_rows + 5, store.n_neurons), np.nan, dtype=np.float32)
     x, _ = chunks.chunk(0, out=buf)
     shard, rows = chunks.pieces[0]
-    np.testing.assert_array_equal(x.numpy(), store.read(tokens=store.shards[shard]["start"] + rows))
-    assert np.shares_memory(x.numpy(), buf)
+    np.testing.assert_array_equal(x, store.read(tokens=store.shards[shard]["start"] + rows))
+    assert np.shares_memory(x, buf)
     with pytest.raises(Exception, match="out must be"):
         store.shard_block(0, rows=np.arange(3), out=np.empty((2, store.n_neurons), dtype=np.float32))
 
@@ -190,9 +246,21 @@ def test_streamed_chunks_read_into_a_reused_buffer(tmp_path: Path) -> None:
 def test_arrays_in_corpus_order_are_shuffled_before_batching() -> None:
     """Labels sorted in blocks (as a corpus in order can be): batches must still mix classes."""
     x, y = separable(3000)
-    order = torch.argsort(torch.as_tensor(y), stable=True)
-    xs, ys = torch.as_tensor(x)[order], torch.as_tensor(y)[order]
+    order = np.argsort(y, kind="stable")
+    xs, ys = x[order], y[order]
     cfg = ProbeConfig(seed=0, epochs=5, batch_size=100, patience=0)
     probe, _ = fit_probe(ArrayChunks(xs, ys), 3, cfg)
     assert evaluate(probe, ArrayChunks(xs, ys), 3)["accuracy"] > 0.95
-    assert torch.equal(ArrayChunks(xs, ys).x, xs)  # the caller's arrays are untouched
+    assert np.array_equal(ArrayChunks(xs, ys).x, xs) and np.array_equal(xs, x[order])  # untouched
+
+
+def test_the_probe_path_does_not_import_torch() -> None:
+    """Probes, rankers and evaluations on a stored model run on NumPy alone (torch costs ~1 s and
+    ~200 MB of RSS per process)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, neuroscope.probes, neuroscope.methods, neuroscope.evaluation.study, neuroscope.store; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -35,7 +35,7 @@ def graded(n: int = 3000, neurons: int = 60, informative: int = 8, seed: int = 0
 def test_top_beats_random_beats_bottom_on_separable_data() -> None:
     splits = graded(informative=20)  # a random 10 % holds some informative neurons, the bottom none
     oracle, _ = splits.fit(CFG)
-    order = lca(oracle.weight.numpy(), list("abcd")).order
+    order = lca(oracle.weight, list("abcd")).order
     assert set(order[:6].tolist()) <= set(range(20)) and not set(order[-6:].tolist()) & set(range(20))
     curves = subset_curves(splits, oracle, order, [10], CFG, seed=0)
     top, rnd, bottom = (curves[k]["10"]["accuracy"] for k in ("top", "random", "bottom"))
@@ -47,7 +47,7 @@ def test_top_beats_random_beats_bottom_on_separable_data() -> None:
 def test_minimal_subset_finds_the_informative_neurons() -> None:
     splits = graded(informative=3)
     oracle, _ = splits.fit(CFG)
-    order = lca(oracle.weight.numpy(), list("abcd")).order
+    order = lca(oracle.weight, list("abcd")).order
     dev = splits.score(oracle, "dev")["accuracy"]
     found = minimal_subset(splits, order, dev, splits.score(oracle)["accuracy"], 0.02, CFG)
     assert 2 <= found["n_neurons"] <= 4 and found["share"] == found["n_neurons"] / 60

@@ -50,7 +50,7 @@ def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[Any], percent: fl
     for l1, l2 in grid_pairs(grid):
         c = cfg.with_(lambda1=l1, lambda2=l2)
         probe, _ = splits.fit(c)
-        top = np.sort(lca(probe.weight.numpy(), classes).order[:k])
+        top = np.sort(lca(probe.weight, classes, seed).order[:k])
         rows.append({"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
                      "oracle_dev": splits.score(probe, "dev")["accuracy"],
                      "top_dev": splits.columns(top).fit_score(c, "dev"),
@@ -94,7 +94,7 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     name = params.pop("name")
     ranking: NeuronRanking = rank(name, params, splits.train.n_neurons, {
         "acts": lambda: _train_array(splits), "labels": lambda: _train_labels(splits),
-        "probe": lambda: oracle.weight.numpy(), "classes": lambda: classes, "seed": lambda: seed,
+        "probe": lambda: oracle.weight, "classes": lambda: classes, "seed": lambda: seed,
     })
     out["timings"] = {"probe_seconds": probe_seconds, "method_seconds": time.perf_counter() - t1}
     order = ranking.order
@@ -115,10 +115,10 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
 
 def _train_array(splits: Splits) -> np.ndarray:
     if splits.in_memory:
-        return splits.train.x.numpy()
-    return np.concatenate([x.numpy() for x, _ in splits.train.chunks()])
+        return splits.train.x
+    return np.concatenate([x for x, _ in splits.train.chunks()])
 
 
 def _train_labels(splits: Splits) -> np.ndarray:
-    return np.concatenate([y.numpy() for _, y in splits.train.chunks()])
+    return np.concatenate([y for _, y in splits.train.chunks()])
 

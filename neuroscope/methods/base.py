@@ -30,10 +30,13 @@ class NeuronRanking:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_scores(cls, scores: np.ndarray, **detail: Any) -> NeuronRanking:
-        """Rank by descending score; ties keep column order (stable)."""
+    def from_scores(cls, scores: np.ndarray, seed: int | None = None, **detail: Any) -> NeuronRanking:
+        """Rank by descending score; ties keep column order, or with `seed` a seeded random order
+        (so e.g. many exactly-zero scores do not put the last layer at the bottom)."""
         scores = np.asarray(scores, dtype=np.float64)
-        return cls(np.argsort(-scores, kind="stable"), scores, dict(detail))
+        if seed is None:
+            return cls(np.argsort(-scores, kind="stable"), scores, dict(detail))
+        return cls(np.lexsort((np.random.default_rng(seed).permutation(len(scores)), -scores)), scores, dict(detail))
 
     def ids(self, neurons: list[str]) -> list[str]:
         """The ranking as neuron ids `site:unit`."""

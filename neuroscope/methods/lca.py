@@ -113,12 +113,14 @@ def get_neuron_ordering(probe: Any, class_to_idx: dict[str, int], search_stride:
 
 
 @METHODS.register("lca")
-def lca(probe: np.ndarray, classes: list[str], search_stride: int = 100, class_percentage: float = 0.05) -> NeuronRanking:
-    """The LCA ranking of all neurons (never-entering ones last, by summed |weight|), with each
+def lca(probe: np.ndarray, classes: list[str], seed: int = 0, search_stride: int = 100,
+        class_percentage: float = 0.05) -> NeuronRanking:
+    """The LCA ranking of all neurons (never-entering ones last, by summed |weight|; remaining
+    ties, such as all-zero columns of a sparse probe, in a seeded random order), with each
     class's top neurons at `class_percentage` of its weight mass as detail."""
     w = probe_weights(probe)
     step = entry_steps(w, search_stride)
-    order = np.lexsort((-w.sum(0), step))
+    order = np.lexsort((np.random.default_rng(seed).permutation(w.shape[1]), -w.sum(0), step))
     class_to_idx = {c: i for i, c in enumerate(classes)}
     _, per_class = get_top_neurons(w, class_percentage, class_to_idx)
     return NeuronRanking(order, -step.astype(float), {

@@ -1,17 +1,16 @@
 """Token data for probes as chunks: all in memory, or streamed shard by shard from a store.
 
 Both kinds yield the same batches for the same seed when their chunk boundaries agree, so
-streaming and in-memory training give the same weights.
+streaming and in-memory training give the same weights. NumPy only: a study on a stored
+model never imports torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from neuroscope.store import ActivationStore
 
@@ -23,16 +22,16 @@ class TokenChunks(Protocol):
     n_tokens: int
     n_chunks: int
 
-    def chunk(self, i: int) -> tuple[Tensor, Tensor]:
+    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Chunk i: ([rows, neurons] float32, [rows] int64); rows may be 0."""
         ...
 
-    def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every non-empty chunk in order."""
         ...
 
 
-def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[Tensor, Tensor]]:
+def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every non-empty chunk of `data` in order, one alive at a time (callers drop theirs too)."""
     for i in range(data.n_chunks):
         chunk = data.chunk(i)
@@ -41,42 +40,54 @@ def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[Tensor, Tensor]]:
         del chunk
 
 
+def as_array(a: Any, dtype: Any) -> np.ndarray:
+    """`a` (NumPy array, torch tensor, list) as a NumPy array of `dtype`, without a copy when it
+    already is one."""
+    if hasattr(a, "detach"):  # a torch tensor, taken without importing torch
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=dtype)
+
+
 class ArrayChunks:
     """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards.
     `mixed`: the rows of each chunk already mix the corpus (as `StoreChunks.load()` gives them);
     otherwise (e.g. arrays in corpus order) `fit_probe` trains on a once-shuffled copy."""
 
-    def __init__(self, x: np.ndarray | Tensor, y: np.ndarray | Tensor, boundaries: list[int] | None = None,
-                 mixed: bool = False) -> None:
-        self.x = torch.as_tensor(x, dtype=torch.float32)  # [tokens, neurons]
-        self.y = torch.as_tensor(y, dtype=torch.long)  # [tokens]
+    def __init__(self, x: Any, y: Any, boundaries: list[int] | None = None, mixed: bool = False) -> None:
+        self.x = as_array(x, np.float32)  # [tokens, neurons]
+        self.y = as_array(y, np.int64)  # [tokens]
         self.n_tokens, self.n_neurons = self.x.shape
         self.boundaries = boundaries or [0, self.n_tokens]
         self.n_chunks = len(self.boundaries) - 1
         self.mixed = mixed
 
-    def chunk(self, i: int) -> tuple[Tensor, Tensor]:
+    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.boundaries[i], self.boundaries[i + 1]
         return self.x[lo:hi], self.y[lo:hi]
 
-    def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
         """The same tokens over a neuron subset."""
-        return ArrayChunks(self.x[:, torch.as_tensor(cols)], self.y, self.boundaries, self.mixed)
+        return ArrayChunks(self.x[:, np.asarray(cols)], self.y, self.boundaries, self.mixed)
 
 
 class StoreChunks:
-    """Tokens selected by `mask`, read from a store a chunk at a time: a chunk is up to
-    `chunk_mib` MiB of float32 (never fewer than MIN_CHUNK_ROWS rows) of the selected tokens of
-    one shard, taking every k-th of them so that it spans the shard's sentences (consecutive
-    tokens make poor probe batches); only those rows are read, so memory and I/O stay bounded
-    however large the shards or the store."""
+    """Tokens selected by `mask`, read from a store a chunk at a time.
+
+    A chunk holds up to `chunk_mib` MiB of float32 (never fewer than MIN_CHUNK_ROWS rows) of the
+    selected tokens of one shard: segments of SEGMENT_ROWS consecutive selected tokens, every
+    k-th segment of the shard, in a seeded shuffled order. So a probe batch (a slice of a chunk)
+    mixes a few dozen sentences from across the shard (consecutive tokens make poor batches),
+    while each segment is one plain file read; only the selected rows are read, so memory and
+    I/O stay bounded however large the shards or the store.
+    """
 
     MIN_CHUNK_ROWS = 1024  # >= one default probe batch per chunk
+    SEGMENT_ROWS = 32  # consecutive tokens read together (about two sentences)
 
-    def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: np.ndarray | None = None,
+    def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: Any = None,
                  chunk_mib: float = 8.0, pieces: list[tuple[int, np.ndarray]] | None = None) -> None:
         self.store, self.mask, self.labels, self.chunk_mib = store, mask, labels, chunk_mib
         self.cols = store.neuron_index(neurons)
@@ -87,11 +98,15 @@ class StoreChunks:
 
     def _pieces(self) -> list[tuple[int, np.ndarray]]:
         size = max(self.MIN_CHUNK_ROWS, int(self.chunk_mib * 2**20 / (4 * max(self.n_neurons, 1))))
+        rng = np.random.default_rng(len(self.store.shards))  # fixed: the layout is data, not training randomness
         pieces = []
         for i, s in enumerate(self.store.shards):
             rows = np.nonzero(self.mask[s["start"]:s["end"]])[0]
-            k = -(-len(rows) // size)  # pieces of <= size rows, each strided over the whole shard
-            pieces += [(i, rows[j::k]) for j in range(k)]  # so a batch mixes its many sentences
+            segments = [rows[lo:lo + self.SEGMENT_ROWS] for lo in range(0, len(rows), self.SEGMENT_ROWS)]
+            k = -(-len(rows) // size)  # pieces of <= ~size rows, each every k-th segment of the whole shard
+            for j in range(k):
+                mine = segments[j::k]
+                pieces.append((i, np.concatenate([mine[t] for t in rng.permutation(len(mine))])))
         return pieces
 
     def boundaries(self) -> list[int]:
@@ -102,16 +117,15 @@ class StoreChunks:
     def max_chunk_rows(self) -> int:
         return max((len(rows) for _, rows in self.pieces), default=0)
 
-    def chunk(self, i: int, out: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
+    def chunk(self, i: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Chunk i, read into `out` ([>= its rows, neurons] float32, reused by the caller to spare
-        fresh pages every chunk) if given: the tensor is then a view of `out`."""
+        fresh pages every chunk) if given: the block is then a view of `out`."""
         shard, rows = self.pieces[i]
         buf = None if out is None else out[:len(rows)]
         block = self.store.shard_block(shard, self.cols, rows=rows, out=buf)  # [rows, neurons]
-        labels = self.labels[self.store.shards[shard]["start"] + rows].astype(np.int64)
-        return torch.from_numpy(block), torch.from_numpy(labels)
+        return block, self.labels[self.store.shards[shard]["start"] + rows].astype(np.int64)
 
-    def chunks(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
@@ -124,25 +138,26 @@ class StoreChunks:
         bounds = self.boundaries()
         x = np.empty((self.n_tokens, self.n_neurons), dtype=np.float32)  # [tokens, neurons]
         ys = [self.chunk(i, out=x[lo:hi])[1] for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
-        y = torch.cat(ys) if ys else torch.empty(0, dtype=torch.long)
-        return ArrayChunks(torch.from_numpy(x), y, bounds, mixed=True)  # chunks stride over their shard
+        y = np.concatenate(ys) if ys else np.empty(0, dtype=np.int64)
+        return ArrayChunks(x, y, bounds, mixed=True)  # chunks mix their shard
 
 
-def moments(data: TokenChunks) -> tuple[Tensor, Tensor]:
-    """Per-neuron mean and std in one streaming pass: float32 moments per chunk, combined in
-    float64 (Chan et al.); std of constant neurons = 1."""
+def moments(data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron mean and std in one streaming pass: float64 moments per chunk, combined
+    exactly (Chan et al.); std of constant neurons = 1. Returns float32 [neurons] each."""
     n = 0
-    mean = torch.zeros(data.n_neurons, dtype=torch.float64)
-    m2 = torch.zeros(data.n_neurons, dtype=torch.float64)
+    mean = np.zeros(data.n_neurons, dtype=np.float64)
+    m2 = np.zeros(data.n_neurons, dtype=np.float64)
     for x, _ in data.chunks():
-        var_c, mean_c = torch.var_mean(x, 0, correction=0)
         k = x.shape[0]
-        delta = mean_c.double() - mean
+        mean_c = x.mean(0, dtype=np.float64)
+        var_c = np.square(x - mean_c.astype(np.float32)).mean(0, dtype=np.float64)  # centred: no cancellation
+        delta = mean_c - mean
         total = n + k
         mean += delta * (k / total)
-        m2 += var_c.double() * k + delta * delta * (n * k / total)
+        m2 += var_c * k + delta * delta * (n * k / total)
         n = total
         del x
-    std = (m2 / max(n, 1)).sqrt()
+    std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-8] = 1.0
-    return mean.float(), std.float()
+    return mean.astype(np.float32), std.astype(np.float32)

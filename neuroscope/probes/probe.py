@@ -2,20 +2,24 @@
 
 loss = cross-entropy + λ1·‖W‖₁ + λ2·‖W‖₂²  (`penalty="elastic"`, the standard elastic net), or
 NeuroX's λ1·Σ|W| + λ2·‖W‖_F (`penalty="neurox"`, L2 not squared) to reproduce NeuroX exactly.
-The bias is never penalised. `fit_probe` is the fast loop used by studies; `neuroscope.probes.lightning.ProbeModule`
-is the same objective as a LightningModule, fed by the same batches.
+The bias is never penalised. `fit_probe` is the fast loop used by studies, in NumPy (closed-form
+gradient, Adam): a study on a stored model never imports torch. By default the L1 term is applied
+by a proximal step after each Adam step (soft-thresholding in Adam's per-weight metric), which
+gives exact zeros and settles the sparse structure LCA ranks by in fewer epochs than the
+subgradient NeuroX uses (`proximal=False`).
+`neuroscope.probes.lightning.ProbeModule` is the same objective as a LightningModule, fed by the
+same batches.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
 from neuroscope.errors import ConfigError
 from neuroscope.probes.data import ArrayChunks, StoreChunks, TokenChunks, moments
@@ -32,10 +36,11 @@ class ProbeConfig:
     penalty: str = "elastic"
     standardize: bool = True  # z-score each neuron with train statistics (makes |W| comparable)
     epochs: int = 20
-    batch_size: int = 1024
+    batch_size: int = 512
     lr: float = 2e-2
-    lr_decay: float = 0.8  # learning rate multiplied by this after every epoch (1 = constant)
-    patience: int = 3  # epochs without a dev-accuracy gain of > min_delta before stopping (0 = never stop early)
+    lr_decay: float = 0.5  # lr multiplied by this after an epoch without dev progress (no dev: every epoch)
+    proximal: bool = True  # L1 by a proximal step (soft-thresholding: exact zeros); false = its subgradient (NeuroX)
+    patience: int = 2  # epochs without a dev-accuracy gain of > min_delta before stopping (0 = never stop early)
     min_delta: float = 0.001  # smallest dev-accuracy gain (0.1 point) that counts as progress, as in Lightning
     seed: int = 0
 
@@ -48,6 +53,8 @@ class ProbeConfig:
             raise ConfigError("probe.min_delta and probe.patience must be >= 0")
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError("probe.batch_size and probe.epochs must be >= 1")
+        if self.lr <= 0 or not 0 < self.lr_decay <= 1:
+            raise ConfigError("probe.lr must be > 0 and probe.lr_decay in (0, 1]")
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> ProbeConfig:
@@ -65,55 +72,130 @@ class ProbeConfig:
 class Probe:
     """A trained linear probe; `weight` is in standardized units when `mean`/`std` are set."""
 
-    weight: Tensor  # [classes, neurons]
-    bias: Tensor  # [classes]
-    mean: Tensor | None = None  # [neurons]
-    std: Tensor | None = None  # [neurons]
+    weight: np.ndarray  # [classes, neurons] float32
+    bias: np.ndarray  # [classes]
+    mean: np.ndarray | None = None  # [neurons]
+    std: np.ndarray | None = None  # [neurons]
 
-    def logits(self, x: Tensor) -> Tensor:
+    def raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, bias) acting on raw activations: the standardization folded in, so data is
+        never standardized (no copy in memory, no extra pass when streaming)."""
+        if self.mean is None:
+            return self.weight, self.bias
+        w = self.weight / self.std  # [classes, neurons]
+        return w, (self.bias - w.astype(np.float64) @ self.mean).astype(np.float32)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
         """[tokens, classes] scores for raw activations x: [tokens, neurons]."""
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return x @ self.weight.T + self.bias
+        w, b = self.raw()
+        return x @ w.T + b
 
     def keep(self, cols: np.ndarray) -> Probe:
         """The same probe with every other neuron's (standardized) input zeroed."""
-        mask = torch.zeros(self.weight.shape[1], dtype=torch.bool)
-        mask[torch.as_tensor(cols, dtype=torch.long)] = True
+        mask = np.zeros(self.weight.shape[1], dtype=np.float32)
+        mask[np.asarray(cols, dtype=np.int64)] = 1.0
         return replace(self, weight=self.weight * mask)
 
-    def parameters(self) -> Iterator[Tensor]:
+    def parameters(self) -> Iterator[np.ndarray]:
         """Weight first, like a torch module: NeuroX-style helpers accept a Probe too."""
         yield self.weight
         yield self.bias
 
 
-def penalty(weight: Tensor, cfg: ProbeConfig) -> Tensor:
-    """The regulariser on W (bias excluded)."""
-    l1 = weight.abs().sum()
+def penalty(weight: Any, cfg: ProbeConfig) -> Any:
+    """The regulariser on W (bias excluded); works on NumPy arrays and torch tensors alike."""
+    l1 = abs(weight).sum()
+    sq = (weight * weight).sum()
+    return cfg.lambda1 * l1 + cfg.lambda2 * (sq ** 0.5 if cfg.penalty == "neurox" else sq)
+
+
+def gradients(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, cfg: ProbeConfig,
+              mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of mean cross-entropy + penalty w.r.t. (w, b), closed form (the L1 term only with
+    `cfg.proximal` off). `w` acts on standardized inputs (x - mean) * scale; x stays raw: the
+    standardization is folded into the weights and the gradient, [classes, neurons] work instead
+    of [batch, neurons]."""
+    wr, br = (w, b) if scale is None else (w * scale, b - (w * scale) @ mean)
+    p = x @ wr.T  # [batch, classes]
+    p += br
+    p -= p.max(1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(1, keepdims=True)  # softmax
+    p[np.arange(len(y)), y] -= 1.0
+    p /= len(y)  # d(mean cross-entropy)/d(logits)
+    gw = p.T @ x  # [classes, neurons]
+    gb = p.sum(0)
+    if scale is not None:
+        gw -= np.outer(gb, mean)
+        gw *= scale
+    if not cfg.proximal:
+        gw += cfg.lambda1 * np.sign(w)
     if cfg.penalty == "neurox":
-        return cfg.lambda1 * l1 + cfg.lambda2 * weight.pow(2).sum().sqrt()
-    return cfg.lambda1 * l1 + cfg.lambda2 * weight.pow(2).sum()
+        norm = math.sqrt(float((w * w).sum()))
+        if norm > 0:
+            gw += (cfg.lambda2 / norm) * w
+    else:
+        gw += (2 * cfg.lambda2) * w
+    return gw, gb
 
 
-def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> Tensor:
-    """Mean cross-entropy over the batch plus the penalty."""
-    return nn.functional.cross_entropy(logits, y) + penalty(weight, cfg)
+class Adam:
+    """Adam (Kingma & Ba 2015) with torch.optim.Adam's defaults and update order, in place;
+    `l1` > 0 adds a proximal L1 step on the first parameter (the weight)."""
+
+    def __init__(self, params: list[np.ndarray], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params, self.betas, self.eps, self.t = params, betas, eps, 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list[np.ndarray], lr: float, l1: float = 0.0) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        step = lr / (1 - b1 ** self.t)
+        c2 = math.sqrt(1 - b2 ** self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m += (1 - b1) * (g - m)
+            v *= b2
+            v += (1 - b2) * (g * g)
+            denom = np.sqrt(v)
+            denom /= c2
+            denom += self.eps
+            p -= step * (m / denom)
+            if l1 and p is self.params[0]:  # prox of step*l1*|p| in the metric diag(denom / step)
+                shrunk = np.abs(p)
+                shrunk -= (step * l1) / denom
+                np.maximum(shrunk, 0.0, out=shrunk)
+                np.copysign(shrunk, p, out=p)
+
+
+def init_params(n_neurons: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Initial (weight [classes, neurons], bias [classes]): uniform ±1/√neurons, as torch's nn.Linear."""
+    g = np.random.default_rng(seed)
+    bound = 1 / math.sqrt(max(n_neurons, 1))
+    w = g.uniform(-bound, bound, (n_classes, n_neurons)).astype(np.float32)
+    return w, g.uniform(-bound, bound, n_classes).astype(np.float32)
+
+
+def read_buffer(data: TokenChunks) -> np.ndarray | None:
+    """One reusable buffer for every streamed chunk (None for in-memory data)."""
+    if isinstance(data, StoreChunks):
+        return np.empty((data.max_chunk_rows, data.n_neurons), dtype=np.float32)
+    return None
 
 
 def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
-            buffer: np.ndarray | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+            buffer: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Balanced batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
     at full speed, which strided or gathered rows are not). Each epoch visits chunks, and batches
     within a chunk, in an order drawn from (seed, epoch); the same chunk boundaries give the same
     batches, streamed or in memory. `buffer`: streamed chunks are read into it (a batch is valid
     only until the next one is drawn)."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
-    for c in torch.randperm(data.n_chunks, generator=g).tolist():
+    g = np.random.default_rng([seed, epoch])
+    for c in g.permutation(data.n_chunks).tolist():
         x, y = data.chunk(c) if buffer is None else data.chunk(c, out=buffer)  # one chunk in memory at a time
         n = -(-len(y) // batch_size)
         cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
-        for b in torch.randperm(n, generator=g).tolist():
+        for b in g.permutation(n).tolist():
             yield x[cuts[b]:cuts[b + 1]], y[cuts[b]:cuts[b + 1]]
         del x, y  # before the next chunk is read
 
@@ -123,97 +205,72 @@ def mixed_rows(data: TokenChunks, seed: int) -> TokenChunks:
     each chunk: batches are contiguous slices, and consecutive tokens make poor batches."""
     if not isinstance(data, ArrayChunks) or data.mixed:
         return data
-    g = torch.Generator().manual_seed(seed)
+    g = np.random.default_rng(seed)
     b = data.boundaries
-    rows = torch.cat([lo + torch.randperm(hi - lo, generator=g) for lo, hi in zip(b[:-1], b[1:], strict=True)])
+    rows = np.concatenate([lo + g.permutation(hi - lo) for lo, hi in zip(b[:-1], b[1:], strict=True)])
     return ArrayChunks(data.x[rows], data.y[rows], b, mixed=True)  # the one copy of the rows
 
 
-def _stats(train: TokenChunks, cfg: ProbeConfig) -> tuple[Tensor | None, Tensor | None]:
-    return moments(train) if cfg.standardize else (None, None)
-
-
-def _gradients(layer: nn.Linear, x: Tensor, y: Tensor, cfg: ProbeConfig) -> None:
-    """Set .grad of the probe to the gradient of `probe_loss` (closed form, no autograd graph)."""
-    w, b = layer.weight, layer.bias
-    with torch.no_grad():
-        p = torch.addmm(b, x, w.T).softmax(1)  # [batch, classes]
-        p[torch.arange(len(y)), y] -= 1.0
-        p /= len(y)
-        gw = (x.T @ p).T  # [classes, neurons]; this operand order is the faster BLAS call
-        gw += cfg.lambda1 * w.sign()
-        if cfg.penalty == "neurox":
-            norm = w.norm()
-            if norm > 0:
-                gw += cfg.lambda2 * w / norm
-        else:
-            gw += 2 * cfg.lambda2 * w
-        w.grad, b.grad = gw, p.sum(0)
-
-
 def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
-    """Train with Adam on batches in random order; keep the epoch with the best dev accuracy.
-
-    In-memory data is used in place if its chunks are `mixed` (else a once-shuffled copy is made;
-    standardized: one copy); streamed data is standardized batch by batch (the same numbers).
-    """
+    """Train with Adam on batches in random order; keep the epoch with the best dev accuracy,
+    stopping early after `patience` epochs without progress. Data is used as it comes (in-memory
+    arrays in corpus order: shuffled once; streamed chunks: read into one reused buffer)."""
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    mean, std = _stats(train, cfg)
-    per_batch, buffer = mean is not None, None
-    if isinstance(train, StoreChunks):  # one read buffer for every chunk of every epoch
-        buffer = np.empty((train.max_chunk_rows, train.n_neurons), dtype=np.float32)
-    data = mixed_rows(train, cfg.seed)
-    if isinstance(data, ArrayChunks) and mean is not None:  # standardize in-memory data once
-        x = data.x if data is not train else data.x.clone()  # never the caller's arrays
-        data, per_batch = ArrayChunks(x.sub_(mean).div_(std), data.y, data.boundaries, mixed=True), False
-    layer = nn.Linear(train.n_neurons, n_classes)
-    opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
-    best: tuple[float, int, Tensor, Tensor] | None = None
+    mean, std = moments(train) if cfg.standardize else (None, None)
+    scale = None if std is None else (1.0 / std).astype(np.float32)
+    buffer, data = read_buffer(train), mixed_rows(train, cfg.seed)
+    w, b = init_params(train.n_neurons, n_classes, cfg.seed)
+    opt = Adam([w, b])
+    best: tuple[float, int, Probe] | None = None
     progress: tuple[float, int] | None = None
-    history = []
+    history: list[float] = []
+    lr = cfg.lr
     for epoch in range(cfg.epochs):
         for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, buffer):
-            if per_batch:
-                x = (x - mean) / std
-            _gradients(layer, x, y, cfg)
-            opt.step()
-        schedule.step()
+            opt.step(list(gradients(w, b, x, y, cfg, mean, scale)), lr, cfg.lambda1 if cfg.proximal else 0.0)
         if dev is None:
+            lr *= cfg.lr_decay
             continue
-        probe = Probe(layer.weight.detach(), layer.bias.detach(), mean, std)
-        acc = evaluate(probe, dev, n_classes)["accuracy"]
+        acc = evaluate(Probe(w, b, mean, std), dev, n_classes)["accuracy"]
         history.append(acc)
         if best is None or acc > best[0]:  # the weights kept: best dev accuracy
-            best = (acc, epoch, layer.weight.detach().clone(), layer.bias.detach().clone())
+            best = (acc, epoch, Probe(w.copy(), b.copy(), mean, std))
         if progress is None or acc > progress[0] + cfg.min_delta:  # what resets the patience
             progress = (acc, epoch)
         elif cfg.patience and epoch - progress[1] >= cfg.patience:
             break
-    weight, bias = (best[2], best[3]) if best else (layer.weight.detach().clone(), layer.bias.detach().clone())
+        else:
+            lr *= cfg.lr_decay  # a plateau: smaller steps
     info = {"epochs": len(history) or cfg.epochs, "best_epoch": best[1] if best else cfg.epochs - 1,
             "dev_accuracy": history, "seconds": time.perf_counter() - t0}
-    return Probe(weight, bias, mean, std), info
+    return (best[2] if best else Probe(w, b, mean, std)), info
 
 
-@torch.no_grad()
-def predict(probe: Probe, data: TokenChunks) -> tuple[Tensor, Tensor]:
+def predict(probe: Probe, data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and gold class ids over all tokens of `data`."""
+    w, b = probe.raw()
+    buffer = read_buffer(data)
     preds, gold = [], []
-    for x, y in data.chunks():
-        preds.append(probe.logits(x).argmax(1))
-        gold.append(y)
+    for i in range(data.n_chunks):
+        x, y = data.chunk(i) if buffer is None else data.chunk(i, out=buffer)
+        if len(y):
+            logits = x @ w.T  # [rows, classes]
+            logits += b
+            preds.append(logits.argmax(1))
+            gold.append(y)
         del x, y  # before the next chunk is read
-    return torch.cat(preds), torch.cat(gold)
+    if not preds:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(preds), np.concatenate(gold)
 
 
-def scores(preds: Tensor, gold: Tensor, n_classes: int, per_class: bool = False) -> dict[str, Any]:
+def scores(preds: Any, gold: Any, n_classes: int, per_class: bool = False) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class accuracy (recall) from one confusion matrix: the numbers of
     torchmetrics' multiclass_accuracy / multiclass_f1_score (tested equal) without importing it,
     which costs seconds and ~130 MB of RSS (it pulls in scipy and transformers)."""
-    cm = torch.bincount(gold * n_classes + preds, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp, support, predicted = cm.diagonal().double(), cm.sum(1).double(), cm.sum(0).double()
+    preds, gold = np.asarray(preds, dtype=np.int64), np.asarray(gold, dtype=np.int64)
+    cm = np.bincount(gold * n_classes + preds, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp, support, predicted = cm.diagonal().astype(np.float64), cm.sum(1).astype(np.float64), cm.sum(0).astype(np.float64)
     seen = support + predicted > 0  # macro-F1 skips classes neither present nor predicted, as torchmetrics does
     f1 = 2 * tp[seen] / (support + predicted)[seen]
     out: dict[str, Any] = {
@@ -221,7 +278,7 @@ def scores(preds: Tensor, gold: Tensor, n_classes: int, per_class: bool = False)
         "macro_f1": float(f1.mean()) if len(f1) else 0.0,
     }
     if per_class:
-        out["per_class"] = torch.where(support > 0, tp / support.clamp(min=1), 0.0).tolist()
+        out["per_class"] = np.where(support > 0, tp / np.maximum(support, 1), 0.0).tolist()
     return out
 
 

@@ -165,14 +165,15 @@ class ActivationStore:
 
     def shard_block(self, i: int, neurons: Any = None, dtype: Any = np.float32, rows: np.ndarray | None = None,
                     out: np.ndarray | None = None) -> np.ndarray:
-        """[rows, neurons] of shard i for a neuron subset: all its tokens, or only `rows` (sorted
-        indices within the shard), read run by run (into `out` if given, e.g. a reused buffer).
-        Memory: the block plus one run of one site."""
+        """[rows, neurons] of shard i for a neuron subset: all its tokens, or only `rows` (indices
+        within the shard, in the order wanted), read run by run (each stretch of consecutive rows
+        is one read) into `out` if given, e.g. a reused buffer. Memory: the block plus one run of
+        one site."""
         cols = self.neuron_index(neurons)
         n = self.shards[i]["end"] - self.shards[i]["start"]
         rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-        if len(rows) and (rows[0] < 0 or rows[-1] >= n or (np.diff(rows) <= 0).any()):
-            raise StoreError(f"shard {i}: rows must be increasing indices in 0..{n - 1}")
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise StoreError(f"shard {i}: rows must be indices in 0..{n - 1}")
         breaks = np.nonzero(np.diff(rows) != 1)[0] + 1
         first = np.concatenate([[0], breaks]).astype(np.int64)  # output row of each run's start
         ends = np.concatenate([breaks, [len(rows)]]).astype(np.int64)
