@@ -11,7 +11,7 @@ activations, then NeuroX's own functions run with their defaults (10 epochs, bat
 lr 1e-3, no shuffling, no dev set): ``train_logistic_regression_probe(lambda_l1=lam,
 lambda_l2=lam)``, ``evaluate_probe(idx_to_class=...)`` on test and ``get_neuron_ordering``.
 Each part is timed, peak RSS is VmHWM; the ordering is saved to FILE.npy. NeuroX's prints go to /dev/null and
-its tqdm bars to stderr. ``torch.manual_seed(0)`` makes the probe's initialisation repeatable; a throwaway Adam
+its tqdm bars to stderr. ``torch.manual_seed(--seed)`` makes the probe's initialisation repeatable; a throwaway Adam
 is built first, unclocked, since torch's first optimizer imports torch._dynamo (1-3 s).
 """
 
@@ -48,10 +48,11 @@ def main() -> None:
     ap.add_argument("--order-out", required=True, help="where to save the neuron ordering (.npy)")
     ap.add_argument("--lam", type=float, default=1e-3, help="lambda_l1 = lambda_l2")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--seed", type=int, default=0, help="torch seed (the probe's initialisation and batch order)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # unclocked: imports torch._dynamo (1-3 s)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     base = status_mib("VmRSS")
 
     d = Path(args.data)

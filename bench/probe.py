@@ -9,26 +9,31 @@ Datasets (written once as .npy files that every worker loads with numpy):
   minilm       all-MiniLM-L6-v2 (7 sites, 2,688 neurons) over UD EWT dev, UPOS (17 classes),
                extracted with neuroscope's store (cached in $NEUROSCOPE_CACHE/stores), split by
                sentence as the task does (seed 0).
-Each tool runs in its own process with the same torch thread count: NeuroX in its venv
-(bench/neurox_probe.py: its defaults, 10 epochs, batch 32, lr 1e-3, no dev set) on the arrays
-loaded into RAM with numpy (NeuroX's probe takes in-memory arrays, loading is unclocked);
-neuroscope in the system python on a neuroscope store of the same float32 arrays, with NeuroX's
-objective (penalty="neurox", raw activations, otherwise ProbeConfig defaults: batches of <= 1024,
-Adam lr 2e-2 decaying 0.8 per epoch, <= 20 epochs, early stopping on dev: patience 3, min_delta
-0.1 point) twice: loaded into RAM first (unclocked, as a study does below
+Each tool runs in its own process with the same thread count (torch threads for NeuroX,
+OMP_NUM_THREADS for both): NeuroX in its venv (bench/neurox_probe.py: its defaults, 10 epochs,
+batch 32, lr 1e-3, no dev set), seeds 0 and 1, on the arrays loaded into RAM with numpy
+(NeuroX's probe takes in-memory arrays, loading is unclocked); neuroscope in the system python
+on a neuroscope store of the same float32 arrays, with NeuroX's objective (penalty="neurox",
+raw activations, otherwise ProbeConfig defaults: batches of <= 512, Adam lr 2e-2 halved after
+an epoch without dev progress, L1 by a proximal step, <= 20 epochs, early stopping on dev:
+patience 2, min_delta 0.1 point) twice: loaded into RAM first (unclocked, as a study does below
 `evaluation.memory_gb`) and streamed from the store in chunks of <= 8 MiB (as a study does above
-it); and, for information, the default study probe (standardized elastic net, in RAM). All use
-lambda1 = lambda2 = --lam.
+it); and, for information, the default study probe (standardized elastic net, in RAM) and
+our probe with NeuroX's settings too (conf/probe/neurox.yaml: batch 32, lr 1e-3, 10 epochs,
+subgradient L1, no dev set; in RAM). All use
+lambda1 = lambda2 = --lam. Our probe path is NumPy only: the worker checks that torch is not
+imported.
 
 Prints per dataset: fit / evaluate / ordering / total seconds, peak RSS (VmHWM) and the
 RSS after imports ("base"), test accuracy, epochs run; then the ratios with their targets
 (speed NeuroX/ours >= 10x, peak RSS ours/NeuroX <= 1/3, accuracy within 0.5 points) and the
-top-10 % overlap of the two LCA orderings (|top_k(a) & top_k(b)| / k, k = neurons / 10); on
-synthetic data also the share of planted neurons among each ordering's first |planted|
-(there, beyond the planted neurons the top 10 % is noise, so a low overlap is expected).
-With --repeats > 1 every number is the median over repeats (tools alternate per repeat).
-Clocks start after imports and after a throwaway torch optimizer (its first construction
-imports torch._dynamo, 1-3 s), in every worker alike.
+top-10 % overlap of the two LCA orderings (|top_k(a) & top_k(b)| / k, k = neurons / 10), with
+NeuroX seed 0 vs seed 1 as the scale of that number; on synthetic data also the share of
+planted neurons among each ordering's first |planted| (there, beyond the planted neurons the
+top 10 % is noise, so a low overlap is expected). With --repeats > 1 every number is the median
+over repeats (tools alternate per repeat). NeuroX's clock starts after its imports and a
+throwaway torch optimizer (its first construction imports torch._dynamo, 1-3 s); ours after
+its imports.
 
 --scale (off by default; writes ~20 GB under --scale-dir, deleted afterwards): a float16
 store of 1,000,000 tokens x 10,000 neurons (10 sites x 1,000 units, 50,000 sentences x 20
@@ -200,12 +205,17 @@ def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[st
     data: dict[str, Any] = {p: StoreChunks(store, split == i, labels) for i, p in enumerate(PARTS)}
     if not mode.endswith("stream"):  # in memory, as a study does below evaluation.memory_gb (unclocked,
         data = {p: d.load() for p, d in data.items()}  # like NeuroX's np.load)
-    if mode.startswith("neurox"):
+    dev = data["dev"]
+    if mode == "neuroxcfg":  # conf/probe/neurox.yaml: NeuroX's settings as well as its objective, no dev
+        cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, proximal=False, epochs=10,
+                          batch_size=32, lr=1e-3, lr_decay=1.0, patience=0, min_delta=0.0, seed=0)
+        dev = None
+    elif mode.startswith("neurox"):
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, seed=0)
     else:
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, seed=0)
     t0 = time.perf_counter()
-    probe, info = fit_probe(data["train"], n_classes, cfg, data["dev"])
+    probe, info = fit_probe(data["train"], n_classes, cfg, dev)
     t1 = time.perf_counter()
     acc = evaluate(probe, data["test"], n_classes)["accuracy"]
     t2 = time.perf_counter()
@@ -326,13 +336,14 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
           f"median of {args.repeats}")
     print(f"   {'tool':24s} {'fit s':>8s} {'eval s':>7s} {'order s':>8s} {'total s':>8s} "
           f"{'peak MiB':>9s} {'base MiB':>9s} {'test acc':>9s} {'epochs':>6s}")
-    labels = {"neurox": "NeuroX 1.0.9", "neuroscope-neurox": "ours, same obj., in RAM",
-              "neuroscope-neurox-stream": "ours, same obj., stream", "neuroscope-study": "ours, study, in RAM"}
+    labels = {"neurox": "NeuroX 1.0.9", "neurox-seed1": "NeuroX 1.0.9, seed 1", "neuroscope-neurox": "ours, same obj., in RAM",
+              "neuroscope-neurox-stream": "ours, same obj., stream", "neuroscope-study": "ours, study, in RAM",
+              "neuroscope-neuroxcfg": "ours, probe=neurox"}
     for tool, r in res.items():
         print(f"   {labels[tool]:24s} {r['fit_s']:8.2f} {r['eval_s']:7.3f} {r['order_s']:8.3f} {r['total_s']:8.2f} "
               f"{r['peak_rss_mib']:9.1f} {r['base_rss_mib']:9.1f} {100 * r['accuracy']:8.2f}% {r['epochs']:6.0f}")
     nx, k = res["neurox"], max(1, meta["n_neurons"] // 10)
-    for tool in ("neuroscope-neurox", "neuroscope-neurox-stream", "neuroscope-study"):
+    for tool in ("neuroscope-neurox", "neuroscope-neurox-stream", "neuroscope-study", "neuroscope-neuroxcfg"):
         r = res[tool]
         speed, rss = nx["total_s"] / r["total_s"], r["peak_rss_mib"] / nx["peak_rss_mib"]
         delta = 100 * (r["accuracy"] - nx["accuracy"])
@@ -342,7 +353,9 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
                 f" (fit only {nx['fit_s'] / r['fit_s']:.1f}x); peak RSS {rss:.2f} [target <= 0.33: "
                 f"{verdict(rss <= 1 / 3)}] (above base {rss_data:.2f}); accuracy {delta:+.2f} pts "
                 f"[target within 0.5: {acc_v}]; top-10% overlap {overlap(orders[tool], orders['neurox'], k):.2f} (k={k})")
-        print(line if tool != "neuroscope-study" else line.replace(" [target", " [info; target"))
+        print(line if tool in ("neuroscope-neurox", "neuroscope-neurox-stream") else line.replace(" [target", " [info; target"))
+    print(f"   for scale: NeuroX seed 0 vs seed 1 top-10% overlap {overlap(orders['neurox-seed1'], orders['neurox'], k):.2f}"
+          f" (accuracy {100 * res['neurox-seed1']['accuracy']:.2f}%): NeuroX's own run-to-run agreement")
     if meta["planted"]:
         rec = ", ".join(f"{labels[t]} {planted_recall(o, meta['planted']):.2f}" for t, o in orders.items())
         print(f"   planted neurons among each ordering's first {len(meta['planted'])}: {rec}")
@@ -350,15 +363,17 @@ def report(name: str, meta: dict[str, Any], res: dict[str, dict[str, float]], or
 
 def bench_dataset(name: str, folder: Path, meta: dict[str, Any], nx_python: str, env: dict[str, str],
                   args: argparse.Namespace) -> None:
-    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in ("neurox", "neuroscope-neurox", "neuroscope-neurox-stream",
-                                                              "neuroscope-study")}
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in ("neurox", "neurox-seed1", "neuroscope-neurox",
+                                                              "neuroscope-neurox-stream", "neuroscope-study",
+                                                              "neuroscope-neuroxcfg")}
     orders: dict[str, np.ndarray] = {}
     common = ["--lam", str(args.lam), "--threads", str(args.threads)]
     for r in range(args.repeats):
         for tool in runs:
             out = folder / f"order-{tool}.npy"
-            if tool == "neurox":
-                cmd = [nx_python, str(HERE / "neurox_probe.py"), "--data", str(folder), "--order-out", str(out), *common]
+            if tool.startswith("neurox"):
+                seed = ["--seed", "1"] if tool == "neurox-seed1" else []
+                cmd = [nx_python, str(HERE / "neurox_probe.py"), "--data", str(folder), "--order-out", str(out), *common, *seed]
             else:
                 cmd = [sys.executable, __file__, "--worker", "ours", "--mode", tool.split("-", 1)[1],
                        "--dir", str(folder), "--order-out", str(out), *common]
