@@ -19,8 +19,8 @@ an epoch without dev progress, L1 by a proximal step, <= 20 epochs, early stoppi
 patience 2, min_delta 0.1 point) twice: loaded into RAM first (unclocked, as a study does below
 `evaluation.memory_gb`) and streamed from the store in chunks of <= 8 MiB (as a study does above
 it); and, for information, the default study probe (standardized elastic net, in RAM) and
-our probe with NeuroX's settings too (conf/probe/neurox.yaml: batch 32, lr 1e-3, 10 epochs,
-subgradient L1, no dev set; in RAM). All use
+our probe with NeuroX's settings too (conf/probe/neurox.yaml: batch 32 in data order, lr 1e-3,
+10 epochs, subgradient L1, no dev set) on NeuroX's arrays. All use
 lambda1 = lambda2 = --lam. Our probe path is NumPy only: the worker checks that torch is not
 imported.
 
@@ -194,7 +194,7 @@ def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[st
     activations) or "study" (the default standardized elastic net), loaded into memory first or,
     with "-stream", streamed chunk by chunk (what an analysis does above evaluation.memory_gb)."""
     from neuroscope.methods.lca import get_neuron_ordering
-    from neuroscope.probes import ProbeConfig, StoreChunks, evaluate, fit_probe
+    from neuroscope.probes import ArrayChunks, ProbeConfig, StoreChunks, evaluate, fit_probe
     from neuroscope.store import ActivationStore
 
     assert "torch" not in sys.modules, "the probe path must not import torch"
@@ -203,12 +203,14 @@ def worker_ours(folder: Path, mode: str, lam: float, order_out: Path) -> dict[st
     store = ActivationStore((folder / "store_path").read_text())
     labels, split = np.load(folder / "labels.npy"), np.load(folder / "split.npy")
     data: dict[str, Any] = {p: StoreChunks(store, split == i, labels) for i, p in enumerate(PARTS)}
-    if not mode.endswith("stream"):  # in memory, as a study does below evaluation.memory_gb (unclocked,
+    if not mode.endswith("stream") and mode != "neuroxcfg":  # in memory, as a study does below evaluation.memory_gb (unclocked,
         data = {p: d.load() for p, d in data.items()}  # like NeuroX's np.load)
     dev = data["dev"]
-    if mode == "neuroxcfg":  # conf/probe/neurox.yaml: NeuroX's settings as well as its objective, no dev
-        cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, proximal=False, epochs=10,
-                          batch_size=32, lr=1e-3, lr_decay=1.0, patience=0, min_delta=0.0, seed=0)
+    if mode == "neuroxcfg":  # conf/probe/neurox.yaml on NeuroX's input: the arrays in their order, no dev
+        cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, proximal=False,
+                          shuffle=False, epochs=10, batch_size=32, lr=1e-3, lr_decay=1.0, patience=0, min_delta=0.0,
+                          seed=0)
+        data = {p: ArrayChunks(np.load(folder / f"X_{p}.npy"), np.load(folder / f"y_{p}.npy")) for p in PARTS}
         dev = None
     elif mode.startswith("neurox"):
         cfg = ProbeConfig(lambda1=lam, lambda2=lam, penalty="neurox", standardize=False, seed=0)

@@ -264,3 +264,20 @@ def test_the_probe_path_does_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unshuffled_batches_are_neurox_batches_in_data_order() -> None:
+    """`shuffle=False` (probe=neurox): consecutive fixed-size batches, the same every epoch, and
+    arrays in corpus order are not shuffled first."""
+    from neuroscope.probes.probe import batches
+
+    x, y = separable(250)
+    data = ArrayChunks(x, y)
+    for epoch in (0, 1):
+        got = [b for _, b in batches(data, 32, seed=0, epoch=epoch, shuffle=False)]
+        assert [len(b) for b in got] == [32] * 7 + [26]
+        np.testing.assert_array_equal(np.concatenate(got), y)
+    cfg = ProbeConfig(seed=0, epochs=2, batch_size=32, shuffle=False, proximal=False, penalty="neurox")
+    a, _ = fit_probe(data, 3, cfg)
+    b, _ = fit_probe(ArrayChunks(x, y, mixed=True), 3, cfg)  # the same data order either way
+    np.testing.assert_array_equal(a.weight, b.weight)

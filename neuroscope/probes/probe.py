@@ -40,6 +40,7 @@ class ProbeConfig:
     lr: float = 2e-2
     lr_decay: float = 0.5  # lr multiplied by this after an epoch without dev progress (no dev: every epoch)
     proximal: bool = True  # L1 by a proximal step (soft-thresholding: exact zeros); false = its subgradient (NeuroX)
+    shuffle: bool = True  # false: fixed-size batches in data order, the same every epoch (NeuroX)
     patience: int = 2  # epochs without a dev-accuracy gain of > min_delta before stopping (0 = never stop early)
     min_delta: float = 0.001  # smallest dev-accuracy gain (0.1 point) that counts as progress, as in Lightning
     seed: int = 0
@@ -184,18 +185,22 @@ def read_buffer(data: TokenChunks) -> np.ndarray | None:
 
 
 def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
-            buffer: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            buffer: np.ndarray | None = None, shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Balanced batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
     at full speed, which strided or gathered rows are not). Each epoch visits chunks, and batches
     within a chunk, in an order drawn from (seed, epoch); the same chunk boundaries give the same
     batches, streamed or in memory. `buffer`: streamed chunks are read into it (a batch is valid
-    only until the next one is drawn)."""
+    only until the next one is drawn). `shuffle=False`: chunks in order, each cut into batches of
+    exactly `batch_size` rows (the last one shorter), in order: NeuroX's batches."""
     g = np.random.default_rng([seed, epoch])
-    for c in g.permutation(data.n_chunks).tolist():
+    for c in (g.permutation(data.n_chunks).tolist() if shuffle else range(data.n_chunks)):
         x, y = data.chunk(c) if buffer is None else data.chunk(c, out=buffer)  # one chunk in memory at a time
         n = -(-len(y) // batch_size)
-        cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
-        for b in g.permutation(n).tolist():
+        if shuffle:
+            cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
+        else:
+            cuts = [min(b * batch_size, len(y)) for b in range(n + 1)]
+        for b in (g.permutation(n).tolist() if shuffle else range(n)):
             yield x[cuts[b]:cuts[b + 1]], y[cuts[b]:cuts[b + 1]]
         del x, y  # before the next chunk is read
 
@@ -218,7 +223,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     t0 = time.perf_counter()
     mean, std = moments(train) if cfg.standardize else (None, None)
     scale = None if std is None else (1.0 / std).astype(np.float32)
-    buffer, data = read_buffer(train), mixed_rows(train, cfg.seed)
+    buffer, data = read_buffer(train), (mixed_rows(train, cfg.seed) if cfg.shuffle else train)
     w, b = init_params(train.n_neurons, n_classes, cfg.seed)
     opt = Adam([w, b])
     best: tuple[float, int, Probe] | None = None
@@ -226,7 +231,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     history: list[float] = []
     lr = cfg.lr
     for epoch in range(cfg.epochs):
-        for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, buffer):
+        for x, y in batches(data, cfg.batch_size, cfg.seed, epoch, buffer, cfg.shuffle):
             opt.step(list(gradients(w, b, x, y, cfg, mean, scale)), lr, cfg.lambda1 if cfg.proximal else 0.0)
         if dev is None:
             lr *= cfg.lr_decay
