@@ -75,7 +75,8 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
                                   float(selection["tolerance"]), classes, seed)
         out["lambda_search"] = rows
     out["probe"] = {"lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty,
-                    "standardize": cfg.standardize, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                    "standardize": cfg.standardize, "proximal": cfg.proximal, "shuffle": cfg.shuffle,
+                    "batch_size": cfg.batch_size, "lr": cfg.lr,
                     "in_memory": splits.in_memory}
     oracle, info = splits.fit(cfg)
     out["probe"].update(epochs=info["epochs"], best_epoch=info["best_epoch"])
