@@ -116,7 +116,10 @@ def gradients(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, cfg: P
     `cfg.proximal` off). `w` acts on standardized inputs (x - mean) * scale; x stays raw: the
     standardization is folded into the weights and the gradient, [classes, neurons] work instead
     of [batch, neurons]."""
-    wr, br = (w, b) if scale is None else (w * scale, b - (w * scale) @ mean)
+    wr, br = w, b
+    if scale is not None:  # the raw-input weights, as Probe.raw() gives them (with 1/std precomputed)
+        wr = w * scale
+        br = b - wr @ mean
     p = x @ wr.T  # [batch, classes]
     p += br
     p -= p.max(1, keepdims=True)
