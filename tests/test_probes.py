@@ -281,3 +281,12 @@ def test_unshuffled_batches_are_neurox_batches_in_data_order() -> None:
     a, _ = fit_probe(data, 3, cfg)
     b, _ = fit_probe(ArrayChunks(x, y, mixed=True), 3, cfg)  # the same data order either way
     np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_row_blocks_cover_the_rows_in_bounded_views() -> None:
+    from neuroscope.probes.data import row_blocks
+
+    x = np.arange(300 * 64, dtype=np.float32).reshape(300, 64)  # 256 B per row
+    blocks = list(row_blocks(x, mib=100 * 256 / 2**20))  # 100 rows per block
+    assert [len(b) for b in blocks] == [100, 100, 100] and all(np.shares_memory(b, x) for b in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), x)

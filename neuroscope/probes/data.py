@@ -142,22 +142,30 @@ class StoreChunks:
         return ArrayChunks(x, y, bounds, mixed=True)  # chunks mix their shard
 
 
+def row_blocks(x: np.ndarray, mib: float = 8.0) -> Iterator[np.ndarray]:
+    """Views of consecutive rows of x, each <= `mib` MiB (at least one row): bounded temporaries."""
+    step = max(1, int(mib * 2**20 // max(x.shape[1] * x.itemsize, 1)))
+    for lo in range(0, len(x), step):
+        yield x[lo:lo + step]
+
+
 def moments(data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron mean and std in one streaming pass: float64 moments per chunk, combined
-    exactly (Chan et al.); std of constant neurons = 1. Returns float32 [neurons] each."""
+    """Per-neuron mean and std in one streaming pass: float64 moments per block of <= 8 MiB,
+    combined exactly (Chan et al.); std of constant neurons = 1. Returns float32 [neurons] each."""
     n = 0
     mean = np.zeros(data.n_neurons, dtype=np.float64)
     m2 = np.zeros(data.n_neurons, dtype=np.float64)
-    for x, _ in data.chunks():
-        k = x.shape[0]
-        mean_c = x.mean(0, dtype=np.float64)
-        var_c = np.square(x - mean_c.astype(np.float32)).mean(0, dtype=np.float64)  # centred: no cancellation
-        delta = mean_c - mean
-        total = n + k
-        mean += delta * (k / total)
-        m2 += var_c * k + delta * delta * (n * k / total)
-        n = total
-        del x
+    for chunk, _ in data.chunks():
+        for x in row_blocks(chunk):  # an in-memory chunk can be the whole array: no full-size temporary
+            k = x.shape[0]
+            mean_c = x.mean(0, dtype=np.float64)
+            var_c = np.square(x - mean_c.astype(np.float32)).mean(0, dtype=np.float64)  # centred: no cancellation
+            delta = mean_c - mean
+            total = n + k
+            mean += delta * (k / total)
+            m2 += var_c * k + delta * delta * (n * k / total)
+            n = total
+        del chunk
     std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-8] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
