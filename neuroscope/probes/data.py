@@ -31,10 +31,23 @@ class TokenChunks(Protocol):
         ...
 
 
-def nonempty_chunks(data: TokenChunks) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Every non-empty chunk of `data` in order, one alive at a time (callers drop theirs too)."""
+def read_buffer(data: TokenChunks) -> np.ndarray | None:
+    """One reusable buffer for every chunk of streamed data (None for in-memory data)."""
+    if isinstance(data, StoreChunks):
+        return np.empty((data.max_chunk_rows, data.n_neurons), dtype=np.float32)
+    return None
+
+
+def read_chunk(data: TokenChunks, i: int, buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk i of `data`, read into `buffer` if given (then valid until the next read into it)."""
+    return data.chunk(i) if buffer is None else data.chunk(i, out=buffer)
+
+
+def nonempty_chunks(data: TokenChunks, buffer: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every non-empty chunk of `data` in order, one alive at a time (callers drop theirs too);
+    with `buffer` (see `read_buffer`) each is read into it."""
     for i in range(data.n_chunks):
-        chunk = data.chunk(i)
+        chunk = read_chunk(data, i, buffer)
         if len(chunk[1]):
             yield chunk
         del chunk
@@ -155,7 +168,7 @@ def moments(data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
     n = 0
     mean = np.zeros(data.n_neurons, dtype=np.float64)
     m2 = np.zeros(data.n_neurons, dtype=np.float64)
-    for chunk, _ in data.chunks():
+    for chunk, _ in nonempty_chunks(data, read_buffer(data)):
         for x in row_blocks(chunk):  # an in-memory chunk can be the whole array: no full-size temporary
             k = x.shape[0]
             mean_c = x.mean(0, dtype=np.float64)

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from neuroscope.errors import ConfigError
-from neuroscope.probes.data import ArrayChunks, StoreChunks, TokenChunks, moments
+from neuroscope.probes.data import (
+    ArrayChunks,
+    TokenChunks,
+    moments,
+    nonempty_chunks,
+    read_buffer,
+    read_chunk,
+)
 
 PENALTIES = ("elastic", "neurox")
 
@@ -181,13 +188,6 @@ def init_params(n_neurons: int, n_classes: int, seed: int) -> tuple[np.ndarray, 
     return w, g.uniform(-bound, bound, n_classes).astype(np.float32)
 
 
-def read_buffer(data: TokenChunks) -> np.ndarray | None:
-    """One reusable buffer for every streamed chunk (None for in-memory data)."""
-    if isinstance(data, StoreChunks):
-        return np.empty((data.max_chunk_rows, data.n_neurons), dtype=np.float32)
-    return None
-
-
 def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
             buffer: np.ndarray | None = None, shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Balanced batches as contiguous row slices of one chunk at a time (views, no copy: BLAS reads them
@@ -198,7 +198,7 @@ def batches(data: TokenChunks, batch_size: int, seed: int, epoch: int,
     exactly `batch_size` rows (the last one shorter), in order: NeuroX's batches."""
     g = np.random.default_rng([seed, epoch])
     for c in (g.permutation(data.n_chunks).tolist() if shuffle else range(data.n_chunks)):
-        x, y = data.chunk(c) if buffer is None else data.chunk(c, out=buffer)  # one chunk in memory at a time
+        x, y = read_chunk(data, c, buffer)  # one chunk in memory at a time
         n = -(-len(y) // batch_size)
         if shuffle:
             cuts = [len(y) * b // n for b in range(n + 1)]  # n balanced batches of <= batch_size rows
@@ -258,15 +258,12 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
 def predict(probe: Probe, data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and gold class ids over all tokens of `data`."""
     w, b = probe.raw()
-    buffer = read_buffer(data)
     preds, gold = [], []
-    for i in range(data.n_chunks):
-        x, y = data.chunk(i) if buffer is None else data.chunk(i, out=buffer)
-        if len(y):
-            logits = x @ w.T  # [rows, classes]
-            logits += b
-            preds.append(logits.argmax(1))
-            gold.append(y)
+    for x, y in nonempty_chunks(data, read_buffer(data)):
+        logits = x @ w.T  # [rows, classes]
+        logits += b
+        preds.append(logits.argmax(1))
+        gold.append(y)
         del x, y  # before the next chunk is read
     if not preds:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
