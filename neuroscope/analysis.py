@@ -20,8 +20,9 @@ from neuroscope.reporting.loggers import experiment_logger, log_results
 from neuroscope.reporting.results import write_config, write_results
 from neuroscope.reporting.tables import log_tables, write_tables
 from neuroscope.seeding import seed_everything
-from neuroscope.store import extract
+from neuroscope.store import open_or_build
 from neuroscope.tasks import load_task
+from neuroscope.validate import validate_analyze
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,19 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
     probe_cfg = ProbeConfig.from_dict({**probe_params, "seed": int(cfg.seed)})
     memory = float(ev["memory_gb"])
     splits = Splits.build(store, corpus.labels, corpus.split, len(corpus.classes), memory)
-    control = None
-    if ev.get("control"):
-        ctrl = load_task({**task_cfg, "control": True}, cfg.data.root, download=bool(cfg.data.download))
-        control = Splits.build(store, ctrl.labels, ctrl.split, len(ctrl.classes), memory)
-    return run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), control)
+    controls = []
+    if ev.get("control"):  # independent control tasks (control_seed, +1, ...) sharing the activations
+        first = int(task_cfg.get("control_seed", 0))
+        for d in range(max(1, int(ev.get("control_draws", 1)))):
+            ctrl = load_task({**task_cfg, "control": True, "control_seed": first + d}, cfg.data.root,
+                             download=bool(cfg.data.download))
+            controls.append(Splits.build(store, ctrl.labels, ctrl.split, len(ctrl.classes), memory, like=splits))
+    return run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls)
 
 
 def analyze(cfg: DictConfig) -> dict[str, Any]:
     """Run the study described by `cfg` and write results.json + config.yaml into `cfg.output_dir`."""
+    validate_analyze(cfg)
     t0 = time.perf_counter()
     seed_everything(int(cfg.seed))
     set_plugin_dirs(list(cfg.plugins.dirs))
@@ -58,9 +63,12 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
 
     task_cfg = to_dict(cfg.task)
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
-    source = build(MODELS, cfg.model, "model")
-    store, reused = extract(
-        source, corpus.words, Path(cfg.store.root).expanduser(), dtype=cfg.store.dtype,
+    def make_source() -> Any:  # only when the store must be built: loads torch and the model
+        seed_everything(int(cfg.seed), torch=True)
+        return build(MODELS, cfg.model, "model")
+
+    store, reused, _ = open_or_build(
+        make_source, to_dict(cfg.model), corpus.words, Path(cfg.store.root).expanduser(), dtype=cfg.store.dtype,
         shard_tokens=int(cfg.store.shard_tokens), batch_tokens=int(cfg.store.batch_tokens),
         sources=corpus.sources, name=str(cfg.model.name), progress=bool(cfg.store.progress),
     )
@@ -87,7 +95,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     results["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_results(results, out_dir)
     tables = write_tables(results, out_dir)
-    with experiment_logger(cfg.get("logger"), cfg) as logger:
+    with experiment_logger(cfg.get("logger"), cfg, light=True) as logger:
         log_results(logger, results)
         log_tables(logger, tables, results)
     log.info("results written to %s", out_dir / "results.json")

@@ -2,6 +2,11 @@
 
 Sources: built-in modules of `neuroscope`, every `*.py` in a plugins folder, and installed
 packages that declare the entry-point group ``neuroscope.plugins``.
+
+Built-ins are lazy where importing them is costly: a package may list `BUILTINS = {name: module}`
+(e.g. `neuroscope.models`), and asking for one of those names imports only its module. So a study
+on a built store never imports torch, Lightning or transformers. Listing names, or asking for a
+name that is not a built-in, loads everything.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ BUILTIN_MODULES = ("neuroscope.data.readers", "neuroscope.tasks", "neuroscope.mo
 class Registry(Generic[T]):
     """A name → object table filled by the `register` decorator."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, package: str | None = None) -> None:
         self.kind = kind
+        self.package = package  # built-ins: a package that registers them, or lists BUILTINS
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
 
@@ -58,13 +64,32 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry called `name`; an unknown name fails with close matches and the known names."""
-        load_plugins()
+        if name in self._entries:
+            return self._entries[name]
+        self._load_builtin(name)
+        if name not in self._entries:
+            load_plugins(lazy_builtins=False)  # plugin folders and entry points
+        if name not in self._entries:
+            load_plugins()  # everything, for the list of known names
         if name in self._entries:
             return self._entries[name]
         close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         known = ", ".join(sorted(self._entries)) or "(none)"
         raise UnknownNameError(f"unknown {self.kind} '{name}'{hint} known: {known}")
+
+    def builtins(self) -> dict[str, str]:
+        """{name: module} of the lazy built-ins (importing the package registers the others)."""
+        if self.package is None:
+            return {}
+        return dict(getattr(_import_once(self.package), "BUILTINS", {}))
+
+    def _load_builtin(self, name: str) -> None:
+        """Import the built-ins package (registering its eager entries) and, when `name` is a
+        lazy built-in, only that entry's module."""
+        module = self.builtins().get(name)
+        if module is not None:
+            _import_once(module)
 
     def origin(self, name: str) -> str:
         """Where the entry was defined (file path)."""
@@ -98,11 +123,11 @@ def _origin(obj: Any) -> str:
         return getattr(obj, "__module__", "?")
 
 
-MODELS: Registry[Any] = Registry("model")
-TASKS: Registry[Any] = Registry("task")
-METHODS: Registry[Any] = Registry("method")
+MODELS: Registry[Any] = Registry("model", "neuroscope.models")
+TASKS: Registry[Any] = Registry("task", "neuroscope.tasks")
+METHODS: Registry[Any] = Registry("method", "neuroscope.methods")
 ABLATIONS: Registry[Any] = Registry("ablation")
-READERS: Registry[Any] = Registry("reader")
+READERS: Registry[Any] = Registry("reader", "neuroscope.data.readers")
 
 _loaded: set[str] = set()
 _plugin_dirs: list[Path] = [Path("plugins")]
@@ -113,12 +138,19 @@ def set_plugin_dirs(dirs: list[str | Path]) -> None:
     _plugin_dirs[:] = [Path(d).expanduser() for d in dirs]
 
 
-def load_plugins() -> None:
-    """Import built-ins, plugin folders and entry points, each at most once per process."""
+def _import_once(module: str) -> Any:
+    """Import a built-in module (a no-op after the first time)."""
+    _loaded.add(module)
+    return importlib.import_module(module)
+
+
+def load_plugins(lazy_builtins: bool = True) -> None:
+    """Import built-ins (the lazy ones too unless `lazy_builtins` is false), plugin folders and
+    entry points, each at most once per process."""
     for module in BUILTIN_MODULES:
-        if module not in _loaded:
-            _loaded.add(module)
-            importlib.import_module(module)
+        package = _import_once(module)
+        for lazy in getattr(package, "BUILTINS", {}).values() if lazy_builtins else ():
+            _import_once(lazy)
     for folder in _plugin_dirs:
         for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
             key = str(path.resolve())

@@ -40,7 +40,7 @@ def link_best(path: str) -> str:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit `cfg.model`, keep the best checkpoint by its monitored metric, test it, write results.json."""
     t0 = time.perf_counter()
-    seed_everything(int(cfg.seed))
+    seed_everything(int(cfg.seed), torch=True)
     set_plugin_dirs(list(cfg.plugins.dirs))
     if cfg.get("model") is None:
         raise ConfigError("model: choose a trainable model, e.g. `python train.py model=<name>`")

@@ -82,7 +82,9 @@ def test_launchers_compose(launcher: str) -> None:
     assert ("Joblib" in target) == (launcher != "basic")
 
 
-def test_method_group_is_optional_and_defaults_are_the_shipped_study() -> None:
+def test_default_is_a_whole_lca_study_and_method_none_extracts_only() -> None:
     cfg = compose_cfg("analyze", ["output_dir=/tmp/x"])
-    assert cfg.model.name == "minilm" and cfg.task.name == "upos" and cfg.get("method") is None
+    assert cfg.model.name == "minilm" and cfg.task.name == "upos" and cfg.method.name == "lca"
+    assert not compose_cfg("analyze", ["output_dir=/tmp/x", "method=none"]).method
+    assert compose_cfg("analyze", ["output_dir=/tmp/x", "~method"]).get("method") is None
     assert cfg.task.file == "ud_ewt:dev" and cfg.seed == 0

@@ -103,7 +103,7 @@ def compose_analyze(extra: list[str]) -> object:
 
 def test_analyze_writes_results_and_reuses_the_store(study: dict[str, Path]) -> None:
     out = study["root"] / "run1"
-    res = analyze(compose_analyze(overrides(study, out)))
+    res = analyze(compose_analyze(overrides(study, out) + ["method=none"]))
     saved = json.loads((out / "results.json").read_text())
     assert saved == json.loads(json.dumps(res))
     assert res["model"] == "transformer" and res["task"] == "upos" and res["method"] is None
@@ -111,7 +111,7 @@ def test_analyze_writes_results_and_reuses_the_store(study: dict[str, Path]) -> 
     assert res["store"]["sites"] == ["embeddings", "layer1", "layer2"] and res["store"]["reused"] is False
     assert sum(res["split"].values()) == 100 and res["seed"] == 0
     assert OmegaConf.load(out / "config.yaml").task.file == str(study["corpus"])
-    again = analyze(compose_analyze(overrides(study, study["root"] / "run2")))
+    again = analyze(compose_analyze(overrides(study, study["root"] / "run2") + ["method=none"]))
     assert again["store"]["reused"] is True and again["store"]["path"] == res["store"]["path"]
 
 

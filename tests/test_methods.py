@@ -137,20 +137,28 @@ def test_method_config_errors_name_the_key() -> None:
 
 
 def test_matches_outputs_recorded_from_neurox_1_0_9() -> None:
-    """Weights and NeuroX 1.0.9's own get_neuron_ordering / get_top_neurons / get_bottom_neurons
-    outputs (percentage 0.3), recorded once in its venv (bench/neurox_env.sh)."""
+    """NeuroX 1.0.9's own get_neuron_ordering / get_top_neurons / get_bottom_neurons outputs
+    (percentage 0.3) on seeded matrices, one the size of the MiniLM/UPOS probe (17 x 2,688,
+    sparse, with all-zero columns), recorded by bench/record_neurox_orderings.py in its venv."""
+    import importlib.util
     import json
     from pathlib import Path
 
-    cases = json.loads((Path(__file__).parent / "data" / "neurox_1.0.9_orderings.json").read_text())
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("record", root / "bench" / "record_neurox_orderings.py")
+    recorder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recorder)
+    cases = json.loads((root / "tests" / "data" / "neurox_1.0.9_orderings.json").read_text())
+    assert set(cases) == set(recorder.CASES) and cases["minilm_upos"]["recipe"]["neurons"] == 2688
     for case in cases.values():
-        w = np.array(case["weight"], dtype=np.float32)
+        w = recorder.weights(case["recipe"])
+        assert recorder.sha256(w) == case["weight_sha256"]  # the same matrix NeuroX saw
         c2i = {f"c{i}": i for i in range(w.shape[0])}
         ordering, cutoffs = get_neuron_ordering(w, c2i)
-        assert cutoffs == case["cutoffs"]
+        assert cutoffs == case["cutoffs"] and len(ordering) == len(case["ordering"])
         for lo, hi in zip([0] + cutoffs[:-1], cutoffs, strict=True):
             assert set(ordering[lo:hi]) == set(case["ordering"][lo:hi])
-        top, per = get_top_neurons(w, 0.3, c2i)
+        top, per = get_top_neurons(w, case["percentage"], c2i)
         assert sorted(top.tolist()) == case["top"] and {k: v.tolist() for k, v in per.items()} == case["per"]
-        bottom, per = get_bottom_neurons(w, 0.3, c2i)
+        bottom, per = get_bottom_neurons(w, case["percentage"], c2i)
         assert sorted(bottom.tolist()) == case["bot"] and {k: v.tolist() for k, v in per.items()} == case["bper"]

@@ -26,19 +26,24 @@ class Splits:
     dev: TokenChunks
     test: TokenChunks
     n_classes: int
+    masks: tuple[np.ndarray, ...] | None = None  # [tokens] bool per split, when built from a store
 
     @classmethod
     def build(cls, store: ActivationStore, labels: np.ndarray, split: np.ndarray, n_classes: int,
-              memory_gb: float) -> Splits:
-        """Load the labelled tokens into memory if they fit `memory_gb`, else stream them."""
-        parts = []
-        for i in range(3):
-            mask = (split == i) & (labels >= 0)
-            parts.append(StoreChunks(store, mask, labels))
+              memory_gb: float, like: Splits | None = None) -> Splits:
+        """Load the labelled tokens into memory if they fit `memory_gb`, else stream them. With
+        `like` (e.g. the task's splits, for a control task) over the same tokens, its
+        activations are shared and only the labels differ."""
+        masks = tuple((split == i) & (labels >= 0) for i in range(3))
+        if like is not None and like.masks is not None and all(
+                np.array_equal(a, b) for a, b in zip(masks, like.masks, strict=True)):
+            parts = [p.relabel(labels) for p in (like.train, like.dev, like.test)]
+            return cls(*parts, n_classes=n_classes, masks=masks)
+        parts = [StoreChunks(store, mask, labels) for mask in masks]
         need = sum(p.n_tokens for p in parts) * store.n_neurons * 4 / 2**30
         if need <= memory_gb:
             parts = [p.load() for p in parts]
-        return cls(*parts, n_classes=n_classes)
+        return cls(*parts, n_classes=n_classes, masks=masks)
 
     @property
     def in_memory(self) -> bool:

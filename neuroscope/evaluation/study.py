@@ -1,11 +1,15 @@
 """A whole LCA-style study on one store: λ choice, oracle, ranking, subsets, minimal subset,
-layers and selectivity — the numbers of the results.json contract."""
+layers and selectivity — the numbers of the results.json contract.
+
+Every choice (λ, early stopping, the minimal subset) is made on train and dev; test is only
+reported. Random baselines are independent draws, reported as mean and spread.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,12 +17,21 @@ import numpy as np
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.layers import layer_report
 from neuroscope.evaluation.splits import Splits
-from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
-from neuroscope.methods.base import NeuronRanking, rank
+from neuroscope.evaluation.subsets import (
+    STREAM_SELECTION,
+    minimal_subset,
+    n_of,
+    random_order,
+    spread,
+    subset_curves,
+)
+from neuroscope.methods.base import NeuronRanking, inputs_of, rank
 from neuroscope.methods.lca import lca
-from neuroscope.probes import ProbeConfig
+from neuroscope.probes import Probe, ProbeConfig
 
 log = logging.getLogger(__name__)
+RULES = ("auto", "gap", "oracle")
+Ranker = Callable[[Probe], np.ndarray]  # trained probe -> neuron columns, best first
 
 
 def grid_pairs(grid: list[Any]) -> list[tuple[float, float]]:
@@ -39,45 +52,99 @@ def grid_pairs(grid: list[Any]) -> list[tuple[float, float]]:
 
 
 def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[Any], percent: float, tolerance: float,
-                  classes: list[str], seed: int) -> tuple[ProbeConfig, list[dict[str, Any]]]:
-    """Choose (λ1, λ2) on dev: among the grid points whose oracle is within `tolerance` of the
-    best oracle, the one whose LCA top-`percent` % beats a random `percent` % by the most
-    (ties: the smaller penalty)."""
+                  classes: list[str] | None = None, seed: int = 0, ranker: Ranker | None = None,
+                  rule: str = "gap") -> tuple[ProbeConfig, list[dict[str, Any]]]:
+    """Choose (λ1, λ2) on dev. `gap`: among the grid points whose oracle is within `tolerance` of
+    the best oracle, the one whose ranking's (`ranker`, default LCA) top-`percent` % beats a
+    random `percent` % by the most; the random subset is drawn from the selection stream, never
+    the one reported. `oracle`: the best oracle dev accuracy (for rankings that do not use the
+    probe). Ties: the smaller penalty."""
+    if rule not in ("gap", "oracle"):
+        raise ConfigError(f"probe.selection.rule: expected one of {RULES}, got '{rule}'")
+    if ranker is None:
+        if classes is None:
+            raise ValueError("select_lambda: give `ranker` or `classes` (for LCA)")
+        ranker = lambda probe: lca(probe.weight, classes, seed).order  # noqa: E731
     n = splits.train.n_neurons
     k = n_of(percent, n)
-    random_cols = np.sort(np.random.default_rng(seed).permutation(n)[:k])
+    random_cols = np.sort(random_order(n, seed, STREAM_SELECTION)[:k])
     rows = []
     for l1, l2 in grid_pairs(grid):
         c = cfg.with_(lambda1=l1, lambda2=l2)
         probe, _ = splits.fit(c)
-        top = np.sort(lca(probe.weight, classes, seed).order[:k])
-        rows.append({"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
-                     "oracle_dev": splits.score(probe, "dev")["accuracy"],
-                     "top_dev": splits.columns(top).fit_score(c, "dev"),
-                     "random_dev": splits.columns(random_cols).fit_score(c, "dev")})
+        row = {"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
+               "oracle_dev": splits.score(probe, "dev")["accuracy"]}
+        if rule == "gap":
+            top = np.sort(ranker(probe)[:k])
+            row["top_dev"] = splits.columns(top).fit_score(c, "dev")
+            row["random_dev"] = splits.columns(random_cols).fit_score(c, "dev")
+        rows.append(row)
     best_oracle = max(r["oracle_dev"] for r in rows)
-    ok = [r for r in rows if r["oracle_dev"] >= best_oracle - tolerance]
-    chosen = max(ok, key=lambda r: (r["top_dev"] - r["random_dev"], -(r["lambda1"] + r["lambda2"])))
+    if rule == "gap":
+        ok = [r for r in rows if r["oracle_dev"] >= best_oracle - tolerance]
+        chosen = max(ok, key=lambda r: (r["top_dev"] - r["random_dev"], -(r["lambda1"] + r["lambda2"])))
+    else:
+        chosen = max(rows, key=lambda r: (r["oracle_dev"], -(r["lambda1"] + r["lambda2"])))
     for r in rows:
         r["chosen"] = r is chosen
     return cfg.with_(lambda1=chosen["lambda1"], lambda2=chosen["lambda2"]), rows
 
 
+def selection_rule(rule: str, method: str) -> str:
+    """`auto`: `gap` for a method whose ranking reads the probe (lca, weight_norm), else `oracle`
+    (probeless, iou, random: λ cannot favour a ranking that ignores the probe)."""
+    if rule not in RULES:
+        raise ConfigError(f"probe.selection.rule: expected one of {RULES}, got '{rule}'")
+    if rule != "auto":
+        return rule
+    return "gap" if "probe" in inputs_of(method) else "oracle"
+
+
+def evaluation_probe(cfg: ProbeConfig, spec: Any) -> ProbeConfig:
+    """The probe that judges subsets: `same` (null) as the ranking probe, `linear` = the same
+    without penalty (a classifier that did not produce the ranking), or a dict of probe
+    settings overriding the ranking probe's."""
+    if spec in (None, "same"):
+        return cfg
+    if spec == "linear":
+        return cfg.with_(lambda1=0.0, lambda2=0.0)
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(ProbeConfig.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"evaluation.probe: unknown probe setting(s) {sorted(unknown)}")
+        return cfg.with_(**spec)
+    raise ConfigError(f"evaluation.probe: expected same, linear or a dict of probe settings, got {spec!r}")
+
+
+def probe_block(cfg: ProbeConfig) -> dict[str, Any]:
+    """The settings of a probe as reported in results.json."""
+    return {"lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty,
+            "standardize": cfg.standardize, "proximal": cfg.proximal, "shuffle": cfg.shuffle,
+            "batch_size": cfg.batch_size, "lr": cfg.lr}
+
+
 def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
               selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
-              control: Splits | None = None) -> dict[str, Any]:
-    """Everything a study reports, as a dict following the results.json contract."""
+              control: Splits | list[Splits] | None = None) -> dict[str, Any]:
+    """Everything a study reports, as a dict following the results.json contract. `control`:
+    the control task's splits, one per control draw (selectivity is their mean, with spread)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
     cfg = probe_cfg
+    params = dict(method)
+    name = params.pop("name")
+    inputs = {"acts": lambda: _train_array(splits), "labels": lambda: _train_labels(splits),
+              "classes": lambda: classes, "seed": lambda: seed}
+    rule = None
     if selection.get("enabled"):
+        rule = selection_rule(str(selection.get("rule", "auto")), name)
+        n = splits.train.n_neurons
+        ranker = lambda probe: rank(name, params, n, {**inputs, "probe": lambda: probe.weight}).order  # noqa: E731
         cfg, rows = select_lambda(splits, cfg, list(selection["grid"]), float(selection["percent"]),
-                                  float(selection["tolerance"]), classes, seed)
+                                  float(selection["tolerance"]), seed=seed, ranker=ranker, rule=rule)
         out["lambda_search"] = rows
-    out["probe"] = {"lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty,
-                    "standardize": cfg.standardize, "proximal": cfg.proximal, "shuffle": cfg.shuffle,
-                    "batch_size": cfg.batch_size, "lr": cfg.lr,
-                    "in_memory": splits.in_memory}
+    out["probe"] = {**probe_block(cfg), "in_memory": splits.in_memory,
+                    "selection_rule": rule or "fixed"}
     oracle, info = splits.fit(cfg)
     out["probe"].update(epochs=info["epochs"], best_epoch=info["best_epoch"])
     probe_seconds = info["seconds"]
@@ -85,28 +152,37 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     out["oracle"] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "per_class": dict(zip(classes, scores["per_class"], strict=True)),
                      "dev_accuracy": splits.score(oracle, "dev")["accuracy"]}
-    if control is not None:
-        control_probe, _ = control.fit(cfg)
-        out["control"] = {"accuracy": control.score(control_probe)["accuracy"]}
-        out["selectivity"] = out["oracle"]["accuracy"] - out["control"]["accuracy"]
+    controls = [control] if isinstance(control, Splits) else list(control or [])
+    if controls:
+        accs = [c.score(c.fit(cfg)[0])["accuracy"] for c in controls]
+        mean, sd = spread(accs)
+        sels = [out["oracle"]["accuracy"] - a for a in accs]
+        out["control"] = {"accuracy": mean, "accuracy_sd": sd, "draws": len(accs), "accuracy_draws": accs}
+        out["selectivity"] = out["oracle"]["accuracy"] - mean
+        out["selectivity_sd"] = spread(sels)[1]
+
+    eval_cfg = evaluation_probe(cfg, evaluation.get("probe"))
+    target = out["oracle"]
+    if eval_cfg != cfg:  # judge subsets against the evaluation probe's own accuracy on all neurons
+        full, _ = splits.fit(eval_cfg)
+        target = {"accuracy": splits.score(full)["accuracy"], "dev_accuracy": splits.score(full, "dev")["accuracy"]}
+    out["evaluation_probe"] = {**probe_block(eval_cfg), "spec": evaluation.get("probe") or "same",
+                               "accuracy": target["accuracy"], "dev_accuracy": target["dev_accuracy"]}
 
     t1 = time.perf_counter()
-    params = dict(method)
-    name = params.pop("name")
-    ranking: NeuronRanking = rank(name, params, splits.train.n_neurons, {
-        "acts": lambda: _train_array(splits), "labels": lambda: _train_labels(splits),
-        "probe": lambda: oracle.weight, "classes": lambda: classes, "seed": lambda: seed,
-    })
+    ranking: NeuronRanking = rank(name, params, splits.train.n_neurons, {**inputs, "probe": lambda: oracle.weight})
     out["timings"] = {"probe_seconds": probe_seconds, "method_seconds": time.perf_counter() - t1}
     order = ranking.order
     percents = [float(p) for p in evaluation["percents"]]
-    out["subsets"] = subset_curves(splits, oracle, order, percents, cfg, seed,
-                                   control if evaluation.get("control_subsets") else None)
-    out["minimal_subset"] = minimal_subset(splits, order, out["oracle"]["dev_accuracy"], out["oracle"]["accuracy"],
-                                           float(evaluation["minimal_delta"]), cfg)
-    out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), cfg,
+    out["subsets"] = subset_curves(splits, oracle, order, percents, eval_cfg, seed,
+                                   controls[0] if controls and evaluation.get("control_subsets") else None,
+                                   draws=int(evaluation.get("random_draws", 5)))
+    out["minimal_subset"] = minimal_subset(splits, order, target["dev_accuracy"], target["accuracy"],
+                                           float(evaluation["minimal_delta"]), eval_cfg)
+    out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
     out["ranking"] = ranking.ids(store.neurons)
+    out["ranking_scores"] = ranking.ordered_scores()
     if "per_class" in ranking.detail:
         out["ranking_detail"] = {"per_class": {c: [store.neurons[i] for i in v]
                                                for c, v in ranking.detail["per_class"].items()}}
@@ -122,4 +198,3 @@ def _train_array(splits: Splits) -> np.ndarray:
 
 def _train_labels(splits: Splits) -> np.ndarray:
     return np.concatenate([y for _, y in splits.train.chunks()])
-

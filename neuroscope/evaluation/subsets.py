@@ -9,6 +9,11 @@ import numpy as np
 from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import Probe, ProbeConfig
 
+# Independent random streams of one study seed: the random subsets a study reports never share
+# a draw with the ones λ selection compares against (which would tilt "top beats random").
+STREAM_REPORT = 1
+STREAM_SELECTION = 2
+
 
 def n_of(percent: float, n_neurons: int) -> int:
     """Neurons in k % of the model (at least one)."""
@@ -20,26 +25,57 @@ def percent_key(percent: float) -> str:
     return f"{percent:g}"
 
 
+def random_order(n_neurons: int, seed: int, stream: int, draw: int = 0) -> np.ndarray:
+    """[neurons] a random permutation from its own stream: (seed, stream, draw) seeds a
+    SeedSequence, so streams and draws are independent of each other and of the study seed's
+    other uses."""
+    return np.random.default_rng([seed, stream, draw]).permutation(n_neurons)
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _subset_row(splits: Splits, oracle: Probe, cols: np.ndarray, cfg: ProbeConfig,
+                control: Splits | None) -> dict[str, Any]:
+    """Retrained and zeroed-oracle accuracy of one neuron subset (+ control and selectivity)."""
+    row: dict[str, Any] = {
+        "n_neurons": len(cols),
+        "accuracy": splits.columns(cols).fit_score(cfg),
+        "accuracy_zeroed": splits.score(oracle.keep(cols))["accuracy"],
+    }
+    if control is not None:
+        row["control_accuracy"] = control.columns(cols).fit_score(cfg)
+        row["selectivity"] = row["accuracy"] - row["control_accuracy"]
+    return row
+
+
+def _mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Random draws of one k %: mean of each number, its spread (`<key>_sd`) and the draws."""
+    out: dict[str, Any] = {"n_neurons": rows[0]["n_neurons"], "draws": len(rows)}
+    for key in ("accuracy", "accuracy_zeroed", "control_accuracy", "selectivity"):
+        if key in rows[0]:
+            out[key], out[f"{key}_sd"] = spread([r[key] for r in rows])
+    out["accuracy_draws"] = [r["accuracy"] for r in rows]
+    return out
+
+
 def subset_curves(splits: Splits, oracle: Probe, order: np.ndarray, percents: list[float], cfg: ProbeConfig,
-                  seed: int, control: Splits | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+                  seed: int, control: Splits | None = None, draws: int = 5) -> dict[str, dict[str, dict[str, Any]]]:
     """For each kind and k: test accuracy of a probe retrained on the subset (the papers'
-    protocol) and of the oracle probe with the other neurons zeroed; selectivity on request."""
+    protocol) and of the oracle probe with the other neurons zeroed; selectivity on request.
+    Random is `draws` independent subsets, reported as mean and standard deviation."""
     n = len(order)
-    random_order = np.random.default_rng(seed).permutation(n)
-    kinds = {"top": order, "random": random_order, "bottom": order[::-1]}
-    out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in kinds}
-    for kind, ranking in kinds.items():
+    out: dict[str, dict[str, dict[str, Any]]] = {"top": {}, "random": {}, "bottom": {}}
+    for kind, ranking in (("top", order), ("bottom", order[::-1])):
         for p in percents:
-            cols = np.sort(ranking[: n_of(p, n)])
-            row: dict[str, Any] = {
-                "n_neurons": len(cols),
-                "accuracy": splits.columns(cols).fit_score(cfg),
-                "accuracy_zeroed": splits.score(oracle.keep(cols))["accuracy"],
-            }
-            if control is not None:
-                row["control_accuracy"] = control.columns(cols).fit_score(cfg)
-                row["selectivity"] = row["accuracy"] - row["control_accuracy"]
-            out[kind][percent_key(p)] = row
+            out[kind][percent_key(p)] = _subset_row(splits, oracle, np.sort(ranking[: n_of(p, n)]), cfg, control)
+    perms = [random_order(n, seed, STREAM_REPORT, d) for d in range(max(1, draws))]
+    for p in percents:
+        rows = [_subset_row(splits, oracle, np.sort(perm[: n_of(p, n)]), cfg, control) for perm in perms]
+        out["random"][percent_key(p)] = _mean_row(rows)
     return out
 
 

@@ -3,7 +3,8 @@
 A method is a plain function returning a `NeuronRanking` (or a score per neuron, higher = more
 important). It names the inputs it needs as arguments, and the runner passes only those:
 `acts` [tokens, neurons] and `labels` [tokens] of the train split, `probe` (the trained oracle
-probe's [classes, neurons] weight), `classes` (names), `seed`; the rest come from its config.
+probe's [classes, neurons] weight), `classes` (names), `seed`, `n_neurons`; the rest come from
+its config. A method that reads `probe` has λ chosen by its own ranking (see the study).
 Methods never open files.
 """
 
@@ -42,19 +43,33 @@ class NeuronRanking:
         """The ranking as neuron ids `site:unit`."""
         return [neurons[i] for i in self.order]
 
+    def ordered_scores(self) -> list[float]:
+        """One score per ranked neuron, best first, higher = more salient; a ranking without
+        scores gets 1 - position / neurons (its order is all it says)."""
+        if self.scores is None:
+            n = len(self.order)
+            return (1.0 - np.arange(n) / max(n, 1)).tolist()
+        return np.asarray(self.scores, dtype=np.float64)[self.order].tolist()
 
-INPUTS = ("acts", "labels", "probe", "classes", "seed")
+
+INPUTS = ("acts", "labels", "probe", "classes", "seed", "n_neurons")
+
+
+def inputs_of(name: str) -> list[str]:
+    """The study inputs method `name` asks for (e.g. `probe`: its ranking depends on the probe)."""
+    return [p for p in inspect.signature(METHODS.get(name)).parameters if p in INPUTS]
 
 
 def rank(name: str, params: dict[str, Any], n_neurons: int, inputs: dict[str, Callable[[], Any]]) -> NeuronRanking:
     """Run method `name`; `inputs` maps input names to loaders, called only when the method asks."""
     fn = METHODS.get(name)
-    wanted = [p for p in inspect.signature(fn).parameters if p in INPUTS]
+    wanted = inputs_of(name)
     for key in params:
         if key in INPUTS:
             raise ConfigError(f"method.{key}: '{key}' is provided by the study, not the config")
     check_params(fn, {**{k: None for k in wanted}, **params}, "method")
-    out = fn(**{k: inputs[k]() for k in wanted}, **params)
+    given = {"n_neurons": lambda: n_neurons, **inputs}
+    out = fn(**{k: given[k]() for k in wanted}, **params)
     ranking = out if isinstance(out, NeuronRanking) else NeuronRanking.from_scores(out)
     n = n_neurons
     if len(ranking.order) != n or sorted(ranking.order.tolist()) != list(range(n)):

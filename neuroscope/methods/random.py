@@ -9,7 +9,7 @@ from neuroscope.registry import METHODS
 
 
 @METHODS.register("random")
-def random(probe: np.ndarray, seed: int) -> NeuronRanking:
-    """A permutation of the neurons drawn from `seed`."""
-    n = np.asarray(probe).shape[1]
-    return NeuronRanking(np.random.default_rng(seed).permutation(n))
+def random(n_neurons: int, seed: int) -> NeuronRanking:
+    """A permutation of the neurons drawn from `seed` (the probe is not read, so λ is chosen by
+    the oracle rule)."""
+    return NeuronRanking(np.random.default_rng(seed).permutation(n_neurons))

@@ -3,7 +3,6 @@ checkpoint loading, and pooling of subword rows into word rows."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from neuroscope.data.vocab import Vocab
 from neuroscope.errors import ConfigError
+from neuroscope.store.hashing import cached_sha256
 
 CHECKPOINT_KEY = "neuroscope"  # our block in a Lightning checkpoint: arch, hparams, vocabularies
 CHECKPOINT_FORMAT = 1
@@ -70,13 +70,6 @@ def pool_words(rows: Tensor, word_of: Tensor, n_words: int, how: str) -> Tensor:
     pick.scatter_reduce_(0, word_of, pos, reduce="amin" if how == "first" else "amax")
     return rows[pick]
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_checkpoint(path: str | Path, arch: str) -> dict[str, Any]:
@@ -183,9 +176,13 @@ class CheckpointNeurons:
         self.unknown_words = 0  # words fed as <unk> (or with an <unk> piece) so far
         self._sha256: str | None = None
 
+    def input_files(self) -> dict[str, str]:
+        """The checkpoint by content: a later run finds its store without loading the model."""
+        return {str(self.path.resolve()): cached_sha256(self.path)}
+
     def fingerprint(self) -> dict[str, Any]:
         if self._sha256 is None:
-            self._sha256 = file_sha256(self.path)
+            self._sha256 = cached_sha256(self.path)
         return {"arch": self.arch_name, "checkpoint": str(self.path.resolve()), "sha256": self._sha256,
                 "sites": self.sites, "aggregation": self.aggregation}
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from neuroscope.errors import ConfigError
 from neuroscope.registry import MODELS
+from neuroscope.store.hashing import env_flag, folder_hashes
+
+if TYPE_CHECKING:  # torch and transformers load with the model, not with this module
+    from torch import Tensor
 
 log = logging.getLogger(__name__)
 AGGREGATIONS = ("first", "last", "mean")
@@ -60,14 +62,37 @@ class TransformerNeurons:
         self.windowed_sentences = 0  # sentences split into windows so far
         self.replaced_words = 0  # words without subwords, fed as the unknown token
 
+    def folder(self) -> Path | None:
+        """The local folder of the model's files: `path` itself, or its Hugging Face cache snapshot."""
+        if Path(self.path).is_dir():
+            return Path(self.path)
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(self.path, revision=self.revision, local_files_only=True))
+        except Exception:  # not in the cache (or not a hub name): no files to name
+            return None
+
+    def input_files(self) -> dict[str, str] | None:
+        """{path: sha256} of every file the activations depend on, when they are pinned (a local
+        folder, an offline hub cache, or a commit revision): a later run can then find its store
+        without loading the model. None for a hub name that may move upstream."""
+        pinned = Path(self.path).is_dir() or env_flag("HF_HUB_OFFLINE") or bool(
+            self.revision and re.fullmatch(r"[0-9a-f]{40}", self.revision))
+        folder = self.folder() if pinned else None
+        if folder is None:
+            return None
+        return {str((folder / name).resolve()): digest for name, digest in folder_hashes(folder).items()}
+
     def fingerprint(self) -> dict[str, Any]:
+        """Identity of the activations: model files by content (sha256), sites and extraction settings."""
+        folder = self.folder()
         path = Path(self.path)
-        weights = sorted((p.name, p.stat().st_size) for p in path.glob("*") if p.suffix in (".safetensors", ".bin")) if path.is_dir() else []
         return {
             "path": str(path.resolve()) if path.exists() else self.path,
             "revision": self.revision,
             "model_type": self.model.config.model_type,
-            "weights": weights,
+            "files": folder_hashes(folder) if folder is not None else {},
             "sites": self.sites,
             "aggregation": self.aggregation,
             "max_length": self.max_length,
@@ -111,9 +136,16 @@ class TransformerNeurons:
             pieces.append(words[start:])
         return pieces
 
-    @torch.inference_mode()
     def extract(self, sentences: list[list[str]]) -> dict[str, Tensor]:
         """{site: [words, units]} for the batch, words in sentence order."""
+        import torch
+
+        with torch.inference_mode():
+            return self._extract(sentences)
+
+    def _extract(self, sentences: list[list[str]]) -> dict[str, Tensor]:
+        import torch
+
         pieces = self._pieces(sentences)
         enc = self.tokenizer(
             pieces, is_split_into_words=True, padding=True,
@@ -139,6 +171,8 @@ class TransformerNeurons:
 
 def _aggregate(vectors: Tensor, word: Tensor, n_words: int, how: str) -> Tensor:
     """Pool subword vectors [subwords, units] into word vectors [n_words, units] by word index."""
+    import torch
+
     if how == "mean":
         sums = torch.zeros(n_words, vectors.shape[1], dtype=vectors.dtype).index_add_(0, word, vectors)
         counts = torch.bincount(word, minlength=n_words).clamp_min(1).unsqueeze(1)

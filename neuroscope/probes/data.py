@@ -66,9 +66,11 @@ class ArrayChunks:
     `mixed`: the rows of each chunk already mix the corpus (as `StoreChunks.load()` gives them);
     otherwise (e.g. arrays in corpus order) `fit_probe` trains on a once-shuffled copy."""
 
-    def __init__(self, x: Any, y: Any, boundaries: list[int] | None = None, mixed: bool = False) -> None:
+    def __init__(self, x: Any, y: Any, boundaries: list[int] | None = None, mixed: bool = False,
+                 index: np.ndarray | None = None) -> None:
         self.x = as_array(x, np.float32)  # [tokens, neurons]
         self.y = as_array(y, np.int64)  # [tokens]
+        self.index = index  # [tokens] store token id of each row, when loaded from a store
         self.n_tokens, self.n_neurons = self.x.shape
         self.boundaries = boundaries or [0, self.n_tokens]
         self.n_chunks = len(self.boundaries) - 1
@@ -83,7 +85,13 @@ class ArrayChunks:
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
         """The same tokens over a neuron subset."""
-        return ArrayChunks(self.x[:, np.asarray(cols)], self.y, self.boundaries, self.mixed)
+        return ArrayChunks(self.x[:, np.asarray(cols)], self.y, self.boundaries, self.mixed, self.index)
+
+    def relabel(self, labels: np.ndarray) -> ArrayChunks:
+        """The same activations (shared, not copied) with other labels of the same store tokens."""
+        if self.index is None:
+            raise ValueError("relabel needs rows loaded from a store (their token ids)")
+        return ArrayChunks(self.x, labels[self.index], self.boundaries, self.mixed, self.index)
 
 
 class StoreChunks:
@@ -145,6 +153,15 @@ class StoreChunks:
         # the same chunks (fewer bytes each), so the same batches as the in-memory subset
         return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib, self.pieces)
 
+    def relabel(self, labels: np.ndarray) -> StoreChunks:
+        """The same tokens and chunks with other labels."""
+        return StoreChunks(self.store, self.mask, labels, self.cols, self.chunk_mib, self.pieces)
+
+    def token_ids(self) -> np.ndarray:
+        """[tokens] store token id of each selected row, in chunk order."""
+        ids = [self.store.shards[shard]["start"] + rows for shard, rows in self.pieces]
+        return np.concatenate(ids).astype(np.int64) if ids else np.empty(0, dtype=np.int64)
+
     def load(self) -> ArrayChunks:
         """All selected tokens in memory, chunked like the store: each chunk is read straight into
         its rows of one array (peak = the data once)."""
@@ -152,7 +169,7 @@ class StoreChunks:
         x = np.empty((self.n_tokens, self.n_neurons), dtype=np.float32)  # [tokens, neurons]
         ys = [self.chunk(i, out=x[lo:hi])[1] for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
         y = np.concatenate(ys) if ys else np.empty(0, dtype=np.int64)
-        return ArrayChunks(x, y, bounds, mixed=True)  # chunks mix their shard
+        return ArrayChunks(x, y, bounds, mixed=True, index=self.token_ids())  # chunks mix their shard
 
 
 def row_blocks(x: np.ndarray, mib: float = 8.0) -> Iterator[np.ndarray]:

@@ -12,7 +12,8 @@ def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[lis
     """name -> (columns, rows) for the parts of results.json that are tables."""
     tables: dict[str, tuple[list[str], list[list[Any]]]] = {}
     if "subsets" in results:
-        cols = ["kind", "percent", "n_neurons", "accuracy", "accuracy_zeroed", "control_accuracy", "selectivity"]
+        cols = ["kind", "percent", "n_neurons", "accuracy", "accuracy_sd", "draws", "accuracy_zeroed",
+                "control_accuracy", "selectivity", "selectivity_sd"]
         rows = [[kind, pct] + [v.get(c) for c in cols[2:]]
                 for kind, curve in results["subsets"].items() for pct, v in curve.items()]
         tables["subsets"] = (cols, rows)

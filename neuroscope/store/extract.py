@@ -13,7 +13,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
-from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, locked, write_json
+from neuroscope.store.hashing import files_unchanged
+from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, locked, npy_problem, write_json
 
 if TYPE_CHECKING:  # the store needs no model code at run time
     from neuroscope.models.base import NeuronSource
@@ -40,11 +41,78 @@ def words_hash(sentences: list[list[str]]) -> str:
     return h.hexdigest()
 
 
-def store_key(fingerprint: dict[str, Any], sentences: list[list[str]], dtype: str) -> str:
-    """Cache key of a store: model + extraction settings + dtype + data."""
-    blob = json.dumps({"model": fingerprint, "dtype": dtype, "data": words_hash(sentences),
-                       "format": FORMAT_VERSION}, sort_keys=True)
+def store_key(fingerprint: dict[str, Any], sentences: list[list[str]], dtype: str, shard_tokens: int = 8192) -> str:
+    """Cache key of a store: model (files by content) + extraction settings + dtype + layout + data.
+    Every layout setting is in the key, so a resumed build never mixes two layouts."""
+    blob = json.dumps({"model": fingerprint, "dtype": dtype, "shard_tokens": int(shard_tokens),
+                       "data": words_hash(sentences), "format": FORMAT_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def config_key(model_config: dict[str, Any], sentences: list[list[str]], dtype: str, shard_tokens: int) -> str:
+    """Key of a store request before any model is built: the model's config node (device left
+    out), dtype, layout and data. The index maps it to the store last built for it."""
+    node = {k: v for k, v in model_config.items() if k != "device"}
+    blob = json.dumps({"model_config": node, "dtype": dtype, "shard_tokens": int(shard_tokens),
+                       "data": words_hash(sentences), "format": FORMAT_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _indexed_store(root: Path, key: str) -> ActivationStore | None:
+    """The intact store the index names for `key`, if the files it was built from are unchanged."""
+    try:
+        entry = json.loads((root / "index" / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or not files_unchanged(entry.get("files") or {}) or not entry.get("files"):
+        return None
+    path = root / str(entry.get("store"))
+    with locked(path):
+        try:
+            store = ActivationStore(path)
+        except (StoreError, OSError, ValueError):
+            return None
+        return None if store.damaged() else store
+
+
+def open_or_build(make_source: Callable[[], NeuronSource], model_config: dict[str, Any], sentences: list[list[str]],
+                  root: Path, *, dtype: str = "float32", shard_tokens: int = 8192, **kwargs: Any
+                  ) -> tuple[ActivationStore, bool, NeuronSource | None]:
+    """The store of a model (given by its config) over `sentences`: found through the index
+    without building the model when its files are unchanged, else `make_source()` is built and
+    `extract` run. Returns (store, reused, the source if it was built)."""
+    root = Path(root)
+    key = config_key(model_config, sentences, dtype, shard_tokens)
+    store = _indexed_store(root, key)
+    if store is not None:
+        log.info("reusing activation store %s (model not loaded)", store.path)
+        return store, True, None
+    source = make_source()
+    store, reused = extract(source, sentences, root, dtype=dtype, shard_tokens=shard_tokens, **kwargs)
+    files = source.input_files() if hasattr(source, "input_files") else None
+    if files:  # sources that cannot name their files are always built (correct, only slower)
+        (root / "index").mkdir(parents=True, exist_ok=True)
+        write_json(root / "index" / f"{key}.json", {"store": store.path.name, "files": files,
+                                                    "model_config": model_config})
+    return store, reused, source
+
+
+def _discard_damaged(path: Path) -> None:
+    """A complete-looking store whose files are damaged: drop its manifest and every damaged
+    shard, so that the build below recomputes just those shards."""
+    try:
+        store = ActivationStore(path)
+        problems = store.damaged()
+    except (StoreError, OSError, ValueError) as exc:  # unreadable manifest: rebuild (shards are checked below)
+        problems, store = [str(exc)], None
+    if not problems:
+        return
+    log.warning("activation store %s is damaged (%s); rebuilding the damaged parts", path, "; ".join(problems[:3]))
+    (path / MANIFEST).unlink(missing_ok=True)
+    if store is not None:
+        for shard in store.shards:
+            if any(p.startswith(str(path / shard["dir"])) for p in problems):
+                shutil.rmtree(path / shard["dir"], ignore_errors=True)
 
 
 def plan_shards(lengths: list[int], shard_tokens: int) -> list[dict[str, int]]:
@@ -112,9 +180,13 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         raise ConfigError(f"store.dtype: expected one of {DTYPES}, got '{dtype}'")
     if not sentences:
         raise ConfigError("no sentences to extract")
-    key = store_key(source.fingerprint(), sentences, dtype)
+    if int(shard_tokens) < 1:
+        raise ConfigError(f"store.shard_tokens: must be >= 1, got {shard_tokens}")
+    key = store_key(source.fingerprint(), sentences, dtype, shard_tokens)
     path = Path(root) / f"{name}-{key}"
     with locked(path):
+        if (path / MANIFEST).exists():
+            _discard_damaged(path)
         if (path / MANIFEST).exists():
             log.info("reusing activation store %s", path)
             return ActivationStore(path), True
@@ -124,6 +196,13 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.tmp"):  # left by a killed run
             shutil.rmtree(stale, ignore_errors=True)
+        for shard in shards:  # shards of a killed or damaged build: keep only intact ones
+            folder = path / shard["dir"]
+            rows = shard["end"] - shard["start"]
+            if folder.exists() and any(npy_problem(folder / f"{site}.npy", (rows, source.units[site]), dtype)
+                                       for site in source.sites):
+                log.warning("shard %s is incomplete or damaged; recomputing it", folder)
+                shutil.rmtree(folder, ignore_errors=True)
         done = sum(s["end"] - s["start"] for s in shards if (path / s["dir"]).exists())
         with tqdm(total=sum(lengths), initial=done, unit="tok", unit_scale=True, desc="extract",
                   disable=not progress, mininterval=1.0) as bar:
@@ -152,6 +231,7 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
             "data_sha256": words_hash(sentences),
             "sources": sources or [],
             "shards": shards,
+            "layout": {"shard_tokens": int(shard_tokens)},
             "extract_seconds": round(time.perf_counter() - t0, 3),
             "extraction_stats": stats,
             "labels": {},

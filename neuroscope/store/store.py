@@ -50,6 +50,28 @@ def locked(store_path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def npy_problem(path: Path, shape: tuple[int, int], dtype: Any) -> str | None:
+    """What is wrong with a shard's .npy file (None if nothing): missing, unreadable header,
+    another shape or dtype, or a size that does not match its header (truncated or padded)."""
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(f)
+            got, fortran, got_dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+            header = f.tell()
+    except FileNotFoundError:
+        return f"{path}: missing"
+    except (OSError, ValueError) as exc:
+        return f"{path}: unreadable header ({exc})"
+    if tuple(got) != tuple(shape) or got_dtype != np.dtype(dtype) or fortran:
+        return f"{path}: holds a {got_dtype} array of shape {tuple(got)}, expected {np.dtype(dtype)} {tuple(shape)}"
+    expected = header + shape[0] * shape[1] * np.dtype(dtype).itemsize
+    size = path.stat().st_size
+    if size != expected:
+        return f"{path}: {size} bytes, expected {expected} (truncated or damaged)"
+    return None
+
+
 class ActivationStore:
     """A complete store on disk; nothing is loaded until asked for."""
 
@@ -68,6 +90,20 @@ class ActivationStore:
         self.shards: list[dict[str, Any]] = self.manifest["shards"]
         starts = np.cumsum([0] + [self.units[s] for s in self.sites])
         self._site_start = dict(zip(self.sites, starts[:-1].tolist(), strict=True))
+
+    def damaged(self) -> list[str]:
+        """Problems of the files on disk (missing shard files, wrong shape, dtype or size), found
+        from the .npy headers and file sizes without reading the data; [] when intact."""
+        problems = []
+        for shard in self.shards:
+            rows = shard["end"] - shard["start"]
+            for site in self.sites:
+                problem = npy_problem(self.path / shard["dir"] / f"{site}.npy", (rows, self.units[site]), self.dtype)
+                if problem:
+                    problems.append(problem)
+        if not (self.path / "offsets.npy").is_file():
+            problems.append(f"{self.path / 'offsets.npy'}: missing")
+        return problems
 
     @property
     def n_neurons(self) -> int:

@@ -1,0 +1,74 @@
+"""Content hashes of the files a store depends on (weights, tokenizer, checkpoints), cached by
+path + size + mtime so a warm run re-hashes nothing, and a file changed in place (a model
+fine-tuned into the same folder) is re-hashed and so gets a new store key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from neuroscope.store.store import cache_dir, locked, write_json
+
+SKIP = (".md", ".gitattributes", ".lock")  # documentation and VCS files do not change activations
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cache_file() -> Path:
+    return cache_dir() / "file_hashes.json"
+
+
+def cached_sha256(path: str | Path) -> str:
+    """sha256 of `path`, from the cache when its size and mtime are unchanged."""
+    p = Path(path).resolve()
+    st = p.stat()
+    stamp = [st.st_size, st.st_mtime_ns]
+    cache = _cache_file()
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    hit = known.get(str(p))
+    if hit and hit[:2] == stamp:
+        return hit[2]
+    digest = file_sha256(p)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with locked(cache):  # concurrent runs: merge, never lose each other's entries
+        try:
+            known = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            known = {}
+        known[str(p)] = [*stamp, digest]
+        write_json(cache, known)
+    return digest
+
+
+def folder_hashes(folder: str | Path) -> dict[str, str]:
+    """{file name: sha256} of the regular files at the top of a model folder (weights, config,
+    tokenizer), documentation and VCS files left out."""
+    out = {}
+    for p in sorted(Path(folder).iterdir()):
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(SKIP) and not p.name.startswith("README"):
+            out[p.name] = cached_sha256(p)
+    return out
+
+
+def files_unchanged(files: dict[str, str]) -> bool:
+    """True when every recorded path still exists with the recorded content."""
+    try:
+        return all(cached_sha256(path) == digest for path, digest in files.items())
+    except OSError:
+        return False
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "0") not in ("0", "", "false", "False")
