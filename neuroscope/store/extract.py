@@ -23,7 +23,14 @@ from tqdm.auto import tqdm
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
 from neuroscope.store.hashing import files_unchanged
-from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, locked, npy_problem, write_json
+from neuroscope.store.store import (
+    FORMAT_VERSION,
+    MANIFEST,
+    ActivationStore,
+    locked,
+    npy_problem,
+    write_json,
+)
 
 if TYPE_CHECKING:  # the store needs no model code at run time
     from neuroscope.models.base import NeuronSource
