@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neuroscope.errors import ConfigError
 from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import run_study, select_lambda, selection_rule
 from neuroscope.evaluation.subsets import STREAM_REPORT, STREAM_SELECTION, random_order
@@ -180,3 +181,17 @@ def test_control_labels_follow_the_train_label_distribution() -> None:
     # and it is not the task: labels of a type differ from the type's first task label about
     # as often as chance says
     assert 0.5 < np.mean([per_type[w] != labels[i] for i, w in enumerate(words[:20000])]) < 0.8
+
+
+def test_an_evaluation_probe_other_than_the_ranking_probe_judges_the_subsets() -> None:
+    res = study(planted(), probe="linear")
+    ev = res["evaluation_probe"]
+    assert ev["spec"] == "linear" and ev["lambda1"] == ev["lambda2"] == 0.0
+    assert res["probe"]["lambda1"] > 0  # the ranking probe keeps its penalty
+    assert ev["accuracy"] > 0.9 and res["subsets"]["top"]["20"]["accuracy"] > res["subsets"]["bottom"]["20"]["accuracy"]
+    # the minimal subset is measured against the evaluation probe's own accuracy on all neurons
+    assert res["minimal_subset"]["dev_accuracy"] >= ev["dev_accuracy"] - EVALUATION["minimal_delta"]
+    custom = study(planted(), probe={"lambda1": 0.0, "lambda2": 1e-2})
+    assert (custom["evaluation_probe"]["lambda1"], custom["evaluation_probe"]["lambda2"]) == (0.0, 1e-2)
+    with pytest.raises(ConfigError, match="evaluation.probe"):
+        study(planted(), probe={"lamda": 1})
