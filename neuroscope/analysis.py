@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from neuroscope.config import build, to_dict
+from neuroscope.errors import ConfigError
 from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import run_study
+from neuroscope.methods.base import inputs_of
+from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.probes import ProbeConfig
 from neuroscope.registry import MODELS, set_plugin_dirs
 from neuroscope.reporting.loggers import experiment_logger, log_results
@@ -48,7 +52,60 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
             ctrl = load_task({**task_cfg, "control": True, "control_seed": first + d}, cfg.data.root,
                              download=bool(cfg.data.download))
             controls.append(Splits.build(store, ctrl.labels, ctrl.split, len(ctrl.classes), memory, like=splits))
-    return run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls)
+    method = dict(method)
+    extra: dict[str, Any] = {}
+    if "pairs" in inputs_of(method["name"]):  # a correlation method: the other models' stores
+        pairs = _pairs(cfg, corpus, store, method)
+        extra["pairs"] = lambda: pairs
+    out = run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls,
+                    extra_inputs=extra)
+    if "correlation" in out:
+        out["correlation"].update(models=[str(cfg.model.name)] + [p.model for p in pairs],
+                                  stores=[str(store.path)] + [p.store for p in pairs])
+    return out
+
+
+def _store(cfg: DictConfig, node: dict[str, Any], corpus: Any, key: str) -> tuple[Any, bool]:
+    """The activation store of the model `node` over the corpus: found through the index without
+    loading the model, or built (the model loaded only then)."""
+    def make_source() -> Any:  # only when the store must be built: loads torch and the model
+        seed_everything(int(cfg.seed), torch=True)
+        return build(MODELS, node, key)
+
+    store, reused, _ = open_or_build(
+        make_source, node, corpus.words, Path(cfg.store.root).expanduser(), dtype=cfg.store.dtype,
+        shard_tokens=int(cfg.store.shard_tokens), batch_tokens=int(cfg.store.batch_tokens),
+        sources=corpus.sources, name=str(node.get("name")), progress=bool(cfg.store.progress),
+    )
+    return store, reused
+
+
+def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> list[PairStats]:
+    """Statistics of the studied model against each model of `method.others` (popped from
+    `method`, with `tokens` and `products`), each other model in its own store over the same words."""
+    others = method.pop("others", None) or []
+    tokens = method.pop("tokens", "train")
+    products = method.pop("products", "float64")
+    if not others:
+        raise ConfigError(f"method.others: {method['name']} compares models; give at least one, e.g. "
+                          "'method.others=[{name: nlm_lstm, checkpoint: B.ckpt}]'")
+    if tokens not in ("train", "all"):
+        raise ConfigError(f"method.tokens: expected train or all, got '{tokens}'")
+    stores = []
+    for i, node in enumerate(others):
+        key = f"method.others[{i}]"
+        if not isinstance(node, dict) or "name" not in node:
+            raise ConfigError(f"{key}: expected a model node with a name, e.g. {{name: nlm_lstm, checkpoint: B.ckpt}}")
+        other, _ = _store(cfg, node, corpus, key)
+        if other.n_tokens != store.n_tokens or other.manifest.get("data_sha256") != store.manifest.get("data_sha256"):
+            raise ConfigError(f"{key}: its store ({other.path}) holds {other.n_tokens} words, the studied model's "
+                              f"{store.n_tokens}, or other words; every model must see the task corpus's words")
+        stores.append(other)
+    idx = np.nonzero(corpus.split == 0)[0] if tokens == "train" else None
+    pairs = pair_stats(store, stores, idx, products=products)
+    for p, node, other in zip(pairs, others, stores, strict=True):
+        p.y_neurons, p.model, p.store = other.neurons, str(node["name"]), str(other.path)
+    return pairs
 
 
 def analyze(cfg: DictConfig) -> dict[str, Any]:
@@ -63,15 +120,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
 
     task_cfg = to_dict(cfg.task)
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
-    def make_source() -> Any:  # only when the store must be built: loads torch and the model
-        seed_everything(int(cfg.seed), torch=True)
-        return build(MODELS, cfg.model, "model")
-
-    store, reused, _ = open_or_build(
-        make_source, to_dict(cfg.model), corpus.words, Path(cfg.store.root).expanduser(), dtype=cfg.store.dtype,
-        shard_tokens=int(cfg.store.shard_tokens), batch_tokens=int(cfg.store.batch_tokens),
-        sources=corpus.sources, name=str(cfg.model.name), progress=bool(cfg.store.progress),
-    )
+    store, reused = _store(cfg, to_dict(cfg.model), corpus, "model")
     store.save_labels(task_key(task_cfg), corpus.labels, corpus.split, corpus.classes)
     method = to_dict(cfg.get("method")) or None
     results: dict[str, Any] = {

@@ -125,16 +125,18 @@ def probe_block(cfg: ProbeConfig) -> dict[str, Any]:
 
 def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
               selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
-              control: Splits | list[Splits] | None = None) -> dict[str, Any]:
+              control: Splits | list[Splits] | None = None,
+              extra_inputs: dict[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
     """Everything a study reports, as a dict following the results.json contract. `control`:
-    the control task's splits, one per control draw (selectivity is their mean, with spread)."""
+    the control task's splits, one per control draw (selectivity is their mean, with spread);
+    `extra_inputs`: method inputs the caller provides (e.g. `pairs` of a correlation method)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
     cfg = probe_cfg
     params = dict(method)
     name = params.pop("name")
     inputs = {"acts": lambda: _train_array(splits), "labels": lambda: _train_labels(splits),
-              "classes": lambda: classes, "seed": lambda: seed}
+              "classes": lambda: classes, "seed": lambda: seed, **(extra_inputs or {})}
     rule = None
     if selection.get("enabled"):
         rule = selection_rule(str(selection.get("rule", "auto")), name)
@@ -182,6 +184,10 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
     out["ranking"] = ranking.ids(store.neurons)
+    if "correlation" in ranking.detail:  # partners keyed by neuron id, not column
+        corr = dict(ranking.detail["correlation"])
+        corr["partners"] = {store.neurons[int(i)]: p for i, p in corr["partners"].items()}
+        out["correlation"] = {"method": name, **corr}
     out["ranking_scores"] = ranking.ordered_scores()
     if "per_class" in ranking.detail:
         out["ranking_detail"] = {"per_class": {c: [store.neurons[i] for i in v]

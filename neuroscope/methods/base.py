@@ -3,8 +3,9 @@
 A method is a plain function returning a `NeuronRanking` (or a score per neuron, higher = more
 important). It names the inputs it needs as arguments, and the runner passes only those:
 `acts` [tokens, neurons] and `labels` [tokens] of the train split, `probe` (the trained oracle
-probe's [classes, neurons] weight), `classes` (names), `seed`, `n_neurons`; the rest come from
-its config. A method that reads `probe` has λ chosen by its own ranking (see the study).
+probe's [classes, neurons] weight), `classes` (names), `seed`, `n_neurons`, `pairs` (streamed
+statistics of this model against the other models of `method.others`, see correlation.py); the
+rest come from its config. A method that reads `probe` has λ chosen by its own ranking (see the study).
 Methods never open files.
 """
 
@@ -52,7 +53,7 @@ class NeuronRanking:
         return np.asarray(self.scores, dtype=np.float64)[self.order].tolist()
 
 
-INPUTS = ("acts", "labels", "probe", "classes", "seed", "n_neurons")
+INPUTS = ("acts", "labels", "probe", "classes", "seed", "n_neurons", "pairs")
 
 
 def inputs_of(name: str) -> list[str]:

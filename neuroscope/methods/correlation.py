@@ -1,0 +1,221 @@
+"""Streamed statistics over several stores that the correlation rankers share.
+
+For the studied model X and each other model Y over the same tokens: means, variances and the
+covariance blocks Σ_XY, Σ_XX, Σ_YY, accumulated in float64 over token blocks (never a whole
+`[tokens, neurons]` matrix in memory), on data shifted by the first block's mean so that large
+means do not cancel precision. From them: correlations, maxcorr partners, multiple correlation
+(RegCorr), SVCCA / CCA and linear CKA — all without going back to the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from neuroscope.errors import ConfigError
+
+DEAD = 1e-8  # a neuron whose std is below DEAD * (1 + |mean|) is constant: score 0, never NaN
+
+
+class Source(Protocol):
+    """What the statistics read: `[rows, neurons]` float32 for token indices (a store, or arrays)."""
+
+    n_tokens: int
+    n_neurons: int
+
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None) -> np.ndarray: ...
+
+
+class ArraySource:
+    """An in-memory `[tokens, neurons]` array as a Source (tests, small studies)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = np.asarray(x, dtype=np.float32)
+        self.n_tokens, self.n_neurons = self.x.shape
+
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None) -> np.ndarray:
+        return self.x if tokens is None else self.x[tokens]
+
+
+@dataclass
+class PairStats:
+    """Second-order statistics of X (studied) and one other model Y over n tokens."""
+
+    n: int
+    mean_x: np.ndarray  # [nx]
+    mean_y: np.ndarray  # [ny]
+    cxy: np.ndarray  # [nx, ny] covariance
+    cxx: np.ndarray  # [nx, nx]
+    cyy: np.ndarray  # [ny, ny]
+    y_neurons: list[str] = field(default_factory=list)  # neuron ids of Y, column order
+    model: str = ""  # Y's model name
+    store: str = ""  # Y's store path
+
+    @property
+    def std_x(self) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(self.cxx), 0, None))
+
+    @property
+    def std_y(self) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(self.cyy), 0, None))
+
+    def alive_x(self) -> np.ndarray:
+        return self.std_x > DEAD * (1 + np.abs(self.mean_x))
+
+    def alive_y(self) -> np.ndarray:
+        return self.std_y > DEAD * (1 + np.abs(self.mean_y))
+
+    def corr(self) -> np.ndarray:
+        """[nx, ny] Pearson correlations; 0 wherever either neuron is constant."""
+        sx = np.where(self.alive_x(), self.std_x, np.inf)
+        sy = np.where(self.alive_y(), self.std_y, np.inf)
+        return np.clip(self.cxy / sx[:, None] / sy[None, :], -1.0, 1.0)
+
+
+def token_blocks(tokens: np.ndarray, rows: int) -> Iterator[np.ndarray]:
+    """Consecutive slices of a sorted token-index array, `rows` at a time."""
+    for lo in range(0, len(tokens), rows):
+        yield tokens[lo:lo + rows]
+
+
+def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = None, block_rows: int = 8192,
+               products: str = "float64") -> list[PairStats]:
+    """One streamed pass over `tokens` (default all) of X and every Y: PairStats per Y.
+    `products`: dtype of the per-block matrix products (float64 exact; float32 ~2x faster, the
+    sums stay float64)."""
+    for y in others:
+        if y.n_tokens != x.n_tokens:
+            raise ConfigError(f"method.others: a model's store has {y.n_tokens} tokens, the studied model's "
+                              f"{x.n_tokens}; every model must see the same words")
+    if products not in ("float64", "float32"):
+        raise ConfigError(f"method.products: expected float64 or float32, got '{products}'")
+    dt = np.dtype(products)
+    idx = np.arange(x.n_tokens) if tokens is None else np.asarray(tokens, dtype=np.int64)
+    if len(idx) < 2:
+        raise ConfigError("correlation needs at least 2 tokens")
+    sources = [x, *others]
+    shift: list[np.ndarray] = []
+    sums: list[np.ndarray] = []
+    grams: list[np.ndarray] = []  # within-model Σ (z-s)(z-s)^T
+    cross: list[np.ndarray] = []  # Σ (x-s)(y-t)^T per other
+    for block in token_blocks(idx, block_rows):
+        data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
+        if not shift:
+            shift = [d.mean(0) for d in data]
+            sums = [np.zeros(d.shape[1]) for d in data]
+            grams = [np.zeros((d.shape[1], d.shape[1])) for d in data]
+            cross = [np.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
+        centred = [(d - s).astype(dt, copy=False) for d, s in zip(data, shift, strict=True)]
+        del data
+        for k, c in enumerate(centred):
+            sums[k] += c.sum(0, dtype=np.float64)
+            grams[k] += c.T @ c
+        for k, c in enumerate(centred[1:]):
+            cross[k] += centred[0].T @ c
+    n = len(idx)
+    means = [m / n for m in sums]
+    covs = [g / n - np.outer(m, m) for g, m in zip(grams, means, strict=True)]
+    out = []
+    for k in range(len(others)):
+        cxy = cross[k] / n - np.outer(means[0], means[k + 1])
+        out.append(PairStats(n, shift[0] + means[0], shift[k + 1] + means[k + 1], cxy, covs[0], covs[k + 1]))
+    return out
+
+
+def best_partners(stats: PairStats) -> tuple[np.ndarray, np.ndarray]:
+    """Per X neuron: max_j |ρ(x_i, y_j)| and the j reaching it ([nx] each)."""
+    r = np.abs(stats.corr())
+    j = r.argmax(1)
+    return r[np.arange(len(j)), j], j
+
+
+def multiple_correlation(stats: PairStats, ridge: float = 1e-6) -> np.ndarray:
+    """[nx] R_i: correlation of x_i with its best linear prediction from all of Y,
+    R²_i = c_iᵀ (Σ_YY + λI)⁻¹ c_i / var(x_i), λ = ridge × mean variance of Y."""
+    cyy = stats.cyy + ridge * max(float(np.trace(stats.cyy)) / len(stats.cyy), 1e-12) * np.eye(len(stats.cyy))
+    chol = np.linalg.cholesky(cyy)
+    half = np.linalg.solve(chol, stats.cxy.T)  # [ny, nx] L^{-1} c_i
+    r2 = (half ** 2).sum(0) / np.where(stats.alive_x(), np.diag(stats.cxx), np.inf)
+    return np.sqrt(np.clip(r2, 0.0, 1.0))
+
+
+def _whiten(cov: np.ndarray, keep: float | None, ridge: float) -> np.ndarray:
+    """[n, k] W with Wᵀ cov W = I: the top eigen-directions holding `keep` of the variance (SVCCA's
+    SVD step; None keeps all, regularized by `ridge` × mean variance: plain CCA)."""
+    vals, vecs = np.linalg.eigh(cov)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    vals = np.clip(vals, 0, None)
+    if keep is None:
+        vals = vals + ridge * max(vals.mean(), 1e-12)
+        k = len(vals)
+    else:
+        total = vals.sum()
+        k = int(np.searchsorted(np.cumsum(vals), keep * total) + 1) if total > 0 else 1
+        k = max(1, min(k, int((vals > 1e-12 * max(vals[0], 1e-300)).sum()) or 1))
+    return vecs[:, :k] / np.sqrt(np.maximum(vals[:k], 1e-300))
+
+
+def canonical(stats: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """(canonical correlations [k], neuron scores [nx]): CCA between the (SVD-reduced) sides; a
+    neuron's score is its |correlation| with each canonical variate of X, weighted by the
+    variate's canonical correlation (PWCCA-style), normalised to [0, 1]."""
+    wx = _whiten(stats.cxx, keep, ridge)  # [nx, kx]
+    wy = _whiten(stats.cyy, keep, ridge)  # [ny, ky]
+    m = wx.T @ stats.cxy @ wy  # [kx, ky] whitened cross-covariance
+    u, rho, _ = np.linalg.svd(m, full_matrices=False)
+    rho = np.clip(rho, 0.0, 1.0)
+    a = wx @ u  # [nx, k] canonical directions: each variate x·a_k has unit variance
+    std = np.where(stats.alive_x(), stats.std_x, np.inf)
+    structure = np.abs(stats.cxx @ a) / std[:, None]  # [nx, k] corr(x_i, z_k)
+    weights = rho / rho.sum() if rho.sum() > 0 else np.zeros_like(rho)
+    return rho, np.clip(structure @ weights, 0.0, 1.0)
+
+
+def linear_cka(stats: PairStats) -> float:
+    """Linear CKA of the centred activations: ‖Σ_XY‖²_F / (‖Σ_XX‖_F ‖Σ_YY‖_F)."""
+    den = np.linalg.norm(stats.cxx) * np.linalg.norm(stats.cyy)
+    return float(np.linalg.norm(stats.cxy) ** 2 / den) if den > 0 else 0.0
+
+
+def similarity(stats: PairStats, maxcorr: np.ndarray | None = None) -> dict[str, float]:
+    """Model-level similarity of X and Y: mean maxcorr (live neurons), mean SVCCA canonical
+    correlation, linear CKA."""
+    best = best_partners(stats)[0] if maxcorr is None else maxcorr
+    alive = stats.alive_x()
+    rho, _ = canonical(stats)
+    return {"mean_maxcorr": float(best[alive].mean()) if alive.any() else 0.0,
+            "mean_cca": float(rho.mean()) if len(rho) else 0.0, "linear_cka": linear_cka(stats)}
+
+
+def aggregate(per_model: list[np.ndarray], how: str) -> np.ndarray:
+    """Combine per-other-model scores [models, nx] by max, min or mean."""
+    stack = np.stack(per_model)
+    if how == "max":
+        return stack.max(0)
+    if how == "min":
+        return stack.min(0)
+    if how == "mean":
+        return stack.mean(0)
+    raise ConfigError(f"method.aggregate: expected max, min or mean, got '{how}'")
+
+
+def correlation_detail(pairs: list[PairStats], x_neurons: list[str] | None = None) -> dict[str, Any]:
+    """The `correlation` block of results.json: similarity (mean over the other models, and per
+    model) and each X neuron's best partner over all other models (model index from 1)."""
+    best = [best_partners(p) for p in pairs]
+    sims = [similarity(p, b[0]) for p, b in zip(pairs, best, strict=True)]
+    r = np.stack([b[0] for b in best])  # [models, nx]
+    which = r.argmax(0)
+    nx = r.shape[1]
+    names = x_neurons or [str(i) for i in range(nx)]
+    partners = {}
+    for i in range(nx):
+        m = int(which[i])
+        j = int(best[m][1][i])
+        y_names = pairs[m].y_neurons
+        partners[names[i]] = {"model": m + 1, "neuron": y_names[j] if y_names else str(j), "r": float(r[m, i])}
+    mean = {k: float(np.mean([s[k] for s in sims])) for k in sims[0]}
+    return {"similarity": {**mean, "per_model": sims}, "partners": partners}

@@ -1,0 +1,14 @@
+"""MaxCorr (Bau et al. 2019, Dalvi et al. 2019): a neuron other models reproduce is salient."""
+
+from __future__ import annotations
+
+from neuroscope.methods.base import NeuronRanking
+from neuroscope.methods.correlation import PairStats, aggregate, best_partners, correlation_detail
+from neuroscope.registry import METHODS
+
+
+@METHODS.register("maxcorr")
+def maxcorr(pairs: list[PairStats], seed: int = 0) -> NeuronRanking:
+    """score_i = max over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last)."""
+    scores = aggregate([best_partners(p)[0] for p in pairs], "max")
+    return NeuronRanking.from_scores(scores, seed=seed, correlation=correlation_detail(pairs))

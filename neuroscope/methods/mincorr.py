@@ -1,0 +1,14 @@
+"""MinCorr (Bau et al. 2019): a neuron salient only if *every* other model has a close partner."""
+
+from __future__ import annotations
+
+from neuroscope.methods.base import NeuronRanking
+from neuroscope.methods.correlation import PairStats, aggregate, best_partners, correlation_detail
+from neuroscope.registry import METHODS
+
+
+@METHODS.register("mincorr")
+def mincorr(pairs: list[PairStats], seed: int = 0) -> NeuronRanking:
+    """score_i = min over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last)."""
+    scores = aggregate([best_partners(p)[0] for p in pairs], "min")
+    return NeuronRanking.from_scores(scores, seed=seed, correlation=correlation_detail(pairs))
