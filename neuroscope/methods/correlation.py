@@ -159,9 +159,10 @@ def _whiten(cov: np.ndarray, keep: float | None, ridge: float) -> np.ndarray:
 
 
 def canonical(stats: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """(canonical correlations [k], neuron scores [nx]): CCA between the (SVD-reduced) sides; a
-    neuron's score is its |correlation| with each canonical variate of X, weighted by the
-    variate's canonical correlation (PWCCA-style), normalised to [0, 1]."""
+    """(canonical correlations [k], neuron scores [nx]): CCA between the (SVD-reduced) sides. A
+    neuron's score is sqrt(Σ_k ρ_k² corr(x_i, z_k)²) over X's canonical variates z_k: the share of
+    its variance lying in directions the other model shares, each weighted by how strongly (ρ_k²)
+    — rotation-invariant within directions of equal ρ, in [0, 1], 0 for constant neurons."""
     wx = _whiten(stats.cxx, keep, ridge)  # [nx, kx]
     wy = _whiten(stats.cyy, keep, ridge)  # [ny, ky]
     m = wx.T @ stats.cxy @ wy  # [kx, ky] whitened cross-covariance
@@ -169,9 +170,8 @@ def canonical(stats: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) 
     rho = np.clip(rho, 0.0, 1.0)
     a = wx @ u  # [nx, k] canonical directions: each variate x·a_k has unit variance
     std = np.where(stats.alive_x(), stats.std_x, np.inf)
-    structure = np.abs(stats.cxx @ a) / std[:, None]  # [nx, k] corr(x_i, z_k)
-    weights = rho / rho.sum() if rho.sum() > 0 else np.zeros_like(rho)
-    return rho, np.clip(structure @ weights, 0.0, 1.0)
+    structure = (stats.cxx @ a) / std[:, None]  # [nx, k] corr(x_i, z_k)
+    return rho, np.sqrt(np.clip((structure ** 2) @ (rho ** 2), 0.0, 1.0))
 
 
 def linear_cka(stats: PairStats) -> float:
