@@ -31,6 +31,9 @@ from neurox.interpretation import ablation, utils  # noqa: E402
 from neurox.interpretation import linear_probe as lp  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T0
+# NeuroX 1.0.9 was written for NumPy < 1.24: create_tensors uses the removed alias np.int
+# (= the builtin int). Restoring the alias changes nothing else.
+np.int = int  # type: ignore[attr-defined]
 
 
 def main() -> None:

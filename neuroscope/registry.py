@@ -69,13 +69,12 @@ class Registry(Generic[T]):
         self._load_builtin(name)
         if name not in self._entries:
             load_plugins(lazy_builtins=False)  # plugin folders and entry points
-        if name not in self._entries:
-            load_plugins()  # everything, for the list of known names
         if name in self._entries:
             return self._entries[name]
-        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
+        names = sorted(set(self._entries) | set(self.builtins()))  # lazy built-ins listed, not imported
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(sorted(self._entries)) or "(none)"
+        known = ", ".join(names) or "(none)"
         raise UnknownNameError(f"unknown {self.kind} '{name}'{hint} known: {known}")
 
     def builtins(self) -> dict[str, str]:

@@ -169,11 +169,11 @@ def test_conllu_bad_id_names_file_and_line(tmp_path: Path, bad_id: str) -> None:
     assert f"bad ID '{bad_id}'" in str(err.value)
 
 
-def test_conllu_unparsable_field_is_a_data_error(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "bad.conllu", [tok("1", "The", "DET", "DT", head="abc")])
+def test_conllu_unparsable_head_names_file_and_line(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "bad.conllu", [tok("1", "The", "DET", "DT", "_", "2"), tok("2", "x", head="abc")])
     with pytest.raises(DataError) as err:
         read_conllu(path)
-    assert f"{path}:1:" in str(err.value) and "malformed CoNLL-U sentence" in str(err.value)
+    assert str(err.value) == f"{path}:2: malformed CoNLL-U line: HEAD 'abc' is not a word ID (or _)"
 
 
 @pytest.mark.parametrize("content", ["", "\n\n\n", "# only a comment\n\n# another\n"])
@@ -369,3 +369,74 @@ def test_sentence_where_and_len() -> None:
     assert s.where(0) == "f.txt:7"
     assert s.where(1) == "f.txt:?"  # no line known
     assert Sentence(["z"]).where(0) == "<memory>:?"
+
+
+# ----------------------------------------------------------------- line ends, encodings, damage
+
+
+@pytest.mark.parametrize("reader, lines", [
+    (read_conllu, CONLLU_LINES),
+    (read_conll2000, CONLL2000_LINES),
+    (read_neurox, ["the cat sat", "a dog barks loudly", "Hi"]),
+])
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_crlf_and_cr_line_ends_read_like_lf(tmp_path: Path, reader, lines: list[str], ending: str) -> None:
+    lf = write_lines(tmp_path / "lf.txt", lines)
+    other = tmp_path / "other.txt"
+    other.write_bytes((ending.join(lines) + ending).encode())
+    a, b = reader(lf), reader(other)
+    assert [(s.words, s.fields, s.lines) for s in a] == [(s.words, s.fields, s.lines) for s in b]
+
+
+def test_neurox_crlf_labels_with_lf_sentences(tmp_path: Path) -> None:
+    text = write_lines(tmp_path / "s.txt", ["the cat", "a dog"])
+    labels = tmp_path / "s.labels"
+    labels.write_bytes(b"DT NN\r\nDT NN\r\n")
+    assert [s.fields["label"] for s in read_neurox(text, labels)] == [["DT", "NN"], ["DT", "NN"]]
+
+
+def test_utf8_byte_order_mark_is_ignored(tmp_path: Path, conllu_file: Path) -> None:
+    bom = tmp_path / "bom.conllu"
+    bom.write_bytes(b"\xef\xbb\xbf" + conllu_file.read_bytes())
+    assert [s.words for s in read_conllu(bom)] == [s.words for s in read_conllu(conllu_file)]
+
+
+def test_non_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.conllu"
+    path.write_bytes("\n".join(CONLLU_LINES[:7]).encode() + b"\n" + tok("5", "caf\xe9", "NOUN").encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_conllu(path)
+    assert str(err.value).startswith(f"{path}:8: not UTF-8 text (invalid continuation byte)")
+
+
+def test_truncated_gzip_names_the_line_it_stops_after(tmp_path: Path, conllu_file: Path) -> None:
+    packed = gzip.compress(conllu_file.read_bytes() * 200)
+    path = tmp_path / "cut.conllu.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    lines_read = 0
+    with pytest.raises(DataError) as err:
+        for _ in open_text(path):
+            lines_read += 1
+    assert str(err.value).startswith(f"{path}:{lines_read + 1}: gzip data is truncated or damaged after line "
+                                     f"{lines_read}")
+    assert lines_read > 0
+
+
+def test_a_folder_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cannot be read"):
+        read_conllu(tmp_path)
+
+
+def test_conllu_word_ids_must_count_up(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "merged.conllu", [tok("1", "Hi", "INTJ"), tok("1", "Yes", "INTJ"), ""])
+    with pytest.raises(DataError) as err:
+        read_conllu(path)
+    assert str(err.value).startswith(f"{path}:2: malformed CoNLL-U line: word ID 1 where 2 was expected")
+
+
+def test_neurox_line_count_mismatch_points_at_the_first_differing_line(tmp_path: Path) -> None:
+    text = write_lines(tmp_path / "s.txt", ["a b", "c d e", "f"])
+    labels = write_lines(tmp_path / "s.labels", ["X Y", "Z"])  # the middle line is missing
+    with pytest.raises(DataError) as err:
+        read_neurox(text, labels)
+    assert str(err.value).endswith(f"(the first line whose word and label counts differ is {text}:2 / {labels}:2)")

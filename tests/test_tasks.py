@@ -126,7 +126,8 @@ def test_ud_task_labels_and_sorted_classes(ud_train: Path, name, params, expecte
     assert tc.labels.tolist() == [expected_classes.index(lab) for lab in expected_labels]
     assert tc.words == [[w[0] for w in s] for s in UD_SENTS]
     assert tc.counts() == {"train": 8, "dev": 0, "test": 0}
-    assert tc.info == {"unseen_labels": {}, "skipped_tokens": 0, "sentences": 2}
+    rare = {c: expected_labels.count(c) for c in expected_classes if expected_labels.count(c) < 5}
+    assert tc.info == {"unseen_labels": {}, "skipped_tokens": 0, "rare_classes": rare, "sentences": 2}
 
 
 def test_morph_missing_skip_gives_minus_one(ud_train: Path) -> None:
@@ -279,8 +280,8 @@ def test_neurox_task_needs_label_file(tmp_path: Path) -> None:
 
 
 def one_word_corpus(path: Path, n: int) -> Path:
-    """n one-word sentences w0..w{n-1}, all NOUN: sentence i is token i."""
-    return write_conllu(path, [[(f"w{i}", "NOUN")] for i in range(n)])
+    """n one-word sentences w0..w{n-1}, NOUN and VERB in turn: sentence i is token i."""
+    return write_conllu(path, [[(f"w{i}", "NOUN" if i % 2 else "VERB")] for i in range(n)])
 
 
 def test_files_per_split(tmp_path: Path) -> None:
@@ -401,6 +402,14 @@ def test_unknown_label_unk(unseen_files: tuple[Path, Path]) -> None:
     assert tc.info["unseen_labels"] == {"INTJ": 1, "PUNCT": 1}
     assert tc.info["skipped_tokens"] == 0
     assert tc.counts() == {"train": 3, "dev": 3, "test": 0}
+
+
+def test_unseen_labels_are_warned_about(unseen_files: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    train, dev = unseen_files
+    with caplog.at_level("WARNING", logger="neuroscope.tasks.base"):
+        load_task({"name": "upos", "files": {"train": str(train), "dev": str(dev)}})
+    assert "labels unseen in train, on 2 dev/test token(s), are <unk> (task.unknown_label=unk): " \
+           "{'INTJ': 1, 'PUNCT': 1}" in caplog.text
 
 
 def test_unknown_label_skip(unseen_files: tuple[Path, Path]) -> None:
@@ -566,3 +575,125 @@ def test_real_ud_ewt_dev_upos() -> None:
     # the default 80/10/10 split of the same file keeps every token and sentence
     split = load_task({"name": "upos", "file": str(REAL_UD_DEV)}, download=False)
     assert split.info["sentences"] == 2001 and sum(split.counts().values()) == 25147
+
+
+# ------------------------------------------------------------------ files per split: both override forms
+
+
+def _compose_task(extra: list[str]) -> dict:
+    """The task node of `analyze.yaml` composed by Hydra with `extra` overrides, as a plain dict."""
+    from neuroscope.config import to_dict
+    from tests.test_entrypoints import compose_analyze
+
+    return to_dict(compose_analyze(extra).task)
+
+
+@pytest.mark.parametrize("form", ["one key", "per split"])
+def test_files_override_forms_both_compose_and_load(tmp_path: Path, form: str) -> None:
+    train = one_word_corpus(tmp_path / "train.conllu", 20)
+    test = one_word_corpus(tmp_path / "test.conllu", 4)
+    extra = ([f"task.files={{train: {train}, test: {test}}}"] if form == "one key"
+             else [f"task.files.train={train}", f"task.files.test={test}"])
+    task_cfg = _compose_task(extra)
+    assert task_cfg["files"] == {"train": str(train), "dev": None, "test": str(test)}
+    assert task_cfg["file"] == "ud_ewt:dev"  # the default stays, unused: files win
+    tc = load_task(task_cfg)  # the default corpus is never read (no data root in this test)
+    assert [s["path"] for s in tc.sources] == [str(train.resolve()), str(test.resolve())]
+    assert tc.counts() == {"train": 18, "dev": 2, "test": 4}
+
+
+def test_all_null_files_mean_not_set(tmp_path: Path) -> None:
+    path = one_word_corpus(tmp_path / "all.conllu", 10)
+    task_cfg = _compose_task([f"task.file={path}"])
+    assert task_cfg["files"] == {"train": None, "dev": None, "test": None}
+    assert load_task(task_cfg).counts() == {"train": 8, "dev": 1, "test": 1}
+
+
+def test_neurox_files_per_split_override(tmp_path: Path) -> None:
+    text = write_text(tmp_path / "s.txt", [f"w{i} x{i}" for i in range(10)])
+    labels = write_text(tmp_path / "s.labels", ["A B"] * 10)
+    task_cfg = _compose_task(["task=neurox", f"task.files.train={{sentences: {text}, labels: {labels}}}",
+                              f"task.files.test={{sentences: {text}, labels: {labels}}}"])
+    tc = load_task(task_cfg)
+    assert tc.counts() == {"train": 18, "dev": 2, "test": 20} and tc.classes == ["A", "B"]
+
+
+# ------------------------------------------------------------------------- dev taken from train
+
+
+def test_train_and_test_without_dev_take_a_seeded_tenth_of_train(tmp_path: Path) -> None:
+    train = one_word_corpus(tmp_path / "train.conllu", 30)
+    test = one_word_corpus(tmp_path / "test.conllu", 5)
+    cfg = {"name": "upos", "files": {"train": str(train), "test": str(test)}, "split": {"seed": 3}}
+    tc = load_task(cfg)
+    assert tc.info["dev_from_train"] == {"sentences": 3, "ratio": 0.1, "seed": 3}
+    splits = sentence_splits(tc)
+    assert Counter(splits) == {0: 27, 1: 3, 2: 5}
+    assert splits[30:] == [2] * 5  # test stays test; dev sentences come from the train file only
+    assert sentence_splits(load_task(cfg)) == splits  # seeded
+    other = sentence_splits(load_task({**cfg, "split": {"seed": 4}}))
+    assert other != splits and Counter(other) == Counter(splits)
+    assert tc.words == [[f"w{i}"] for i in range(30)] + [[f"w{i}"] for i in range(5)]  # file order kept
+
+
+def test_train_only_and_given_dev_take_nothing_from_train(tmp_path: Path) -> None:
+    train = one_word_corpus(tmp_path / "train.conllu", 10)
+    dev = one_word_corpus(tmp_path / "dev.conllu", 2)
+    only = load_task({"name": "upos", "files": {"train": str(train)}})
+    given = load_task({"name": "upos", "files": {"train": str(train), "dev": str(dev), "test": str(dev)}})
+    assert "dev_from_train" not in only.info and "dev_from_train" not in given.info
+    assert only.counts()["dev"] == 0 and given.counts()["dev"] == 2
+
+
+def test_one_train_sentence_cannot_give_a_dev_split(tmp_path: Path) -> None:
+    train = write_conllu(tmp_path / "train.conllu", [[("a", "DET"), ("cat", "NOUN")]])
+    with pytest.raises(DataError) as err:
+        load_task({"name": "upos", "files": {"train": str(train), "test": str(train)}})
+    assert str(err.value).startswith(f"{train.resolve()}: 1 train sentence(s), too few")
+    assert "task.files.dev" in str(err.value)
+
+
+# ------------------------------------------------------------------- single class, rare classes
+
+
+def test_single_train_class_fails_naming_task_and_label(tmp_path: Path) -> None:
+    path = write_conllu(tmp_path / "nouns.conllu", [[("cat", "NOUN"), ("dog", "NOUN")]] * 5)
+    with pytest.raises(DataError) as err:
+        load_task({"name": "upos", "file": str(path)})
+    assert str(err.value) == ("task 'upos' (task.params={}): every labelled train token has the label 'NOUN'; "
+                              "a probe needs at least 2 classes.")
+
+
+def test_morph_feature_nobody_has_lists_the_features_present(ud_train: Path) -> None:
+    with pytest.raises(DataError) as err:
+        load_train_only(ud_train, "morph", params={"feature": "Nope"})
+    msg = str(err.value)
+    assert msg.startswith("task 'morph' (task.params={'feature': 'Nope'}): every labelled train token has the "
+                          "label '_none'")
+    assert msg.endswith("No token has the feature 'Nope'; features present: Definite, Mood, Number, Person, "
+                        "Poss, PronType, Tense, VerbForm (set task.params.feature=...).")
+    with pytest.raises(DataError, match="no labelled training tokens.*No token has the feature 'Nope'"):
+        load_train_only(ud_train, "morph", params={"feature": "Nope", "missing": "skip"})
+
+
+def test_morph_feature_with_one_value_says_so(ud_train: Path) -> None:
+    with pytest.raises(DataError, match="The 1 token\\(s\\) with Poss all share one value"):
+        load_train_only(ud_train, "morph", params={"feature": "Poss", "missing": "skip"})
+
+
+def test_rare_classes_are_listed_and_warned_about_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sents = [[("cat", "NOUN"), ("runs", "VERB")]] * 6 + [[("wow", "INTJ")]] * 2
+    path = write_conllu(tmp_path / "rare.conllu", sents)
+    with caplog.at_level("WARNING", logger="neuroscope.tasks.base"):
+        tc = load_task({"name": "upos", "files": {"train": str(path)}})
+        load_task({"name": "upos", "files": {"train": str(path)}, "control": True})  # controls stay quiet
+    assert tc.info["rare_classes"] == {"INTJ": 2}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["task 'upos': 1 class(es) have fewer than 5 train tokens (probe results on them are "
+                        "noisy): {'INTJ': 2}"]
+
+
+def test_control_task_of_a_two_class_task_is_not_checked_for_classes(tmp_path: Path) -> None:
+    path = write_conllu(tmp_path / "two.conllu", [[("cat", "NOUN"), ("runs", "VERB")]] * 5)
+    ctl = load_task({"name": "upos", "files": {"train": str(path)}, "control": True, "control_seed": 1})
+    assert "rare_classes" not in ctl.info and ctl.name == "upos_control"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import conllu
 
@@ -23,19 +25,38 @@ _EMPTY_ID = re.compile(r"^[0-9]+\.[1-9][0-9]*$")
 
 
 def open_text(path: str | Path) -> Iterator[str]:
-    """Lines of a UTF-8 text file (gzip if it ends in .gz), without line ends."""
+    """Lines of a UTF-8 text file (gzip if it ends in .gz), without line ends (LF, CRLF or CR)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:  # -sig: a leading byte-order mark is dropped
             for line in f:
+                n += 1  # lines read so far, for errors
                 yield line.rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from exc
-    except (gzip.BadGzipFile, EOFError) as exc:  # e.g. an HTML error page saved as .gz
+        raise DataError(f"{path}:{_bad_utf8_line(path, opener)}: not UTF-8 text ({exc.reason}); "
+                        "convert the file to UTF-8") from exc
+    except (EOFError, zlib.error) as exc:  # the compressed stream stops or is damaged
+        raise DataError(f"{path}:{n + 1}: gzip data is truncated or damaged after line {n} ({exc}); "
+                        "download or compress the file again") from exc
+    except gzip.BadGzipFile as exc:  # e.g. an HTML error page saved as .gz
         raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
+    except OSError as exc:  # a folder, no permission
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _bad_utf8_line(path: Path, opener: Callable[..., Any]) -> int | str:
+    """Number of the first line that is not valid UTF-8 ("?" if every line decodes alone)."""
+    with opener(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return n
+    return "?"
 
 
 def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
@@ -75,7 +96,14 @@ def read_conllu(path: str | Path) -> list[Sentence]:
                     f"{path}:{n}: malformed CoNLL-U line: expected 10 tab-separated columns, "
                     f"found {len(cols)}"
                 )
+            if not (cols[6] == "_" or cols[6].isdigit()):
+                raise DataError(f"{path}:{n}: malformed CoNLL-U line: HEAD '{cols[6]}' is not a word ID (or _)")
             if _WORD_ID.match(cols[0]):
+                if int(cols[0]) != len(token_lines) + 1:
+                    raise DataError(
+                        f"{path}:{n}: malformed CoNLL-U line: word ID {cols[0]} where {len(token_lines) + 1} "
+                        "was expected (IDs count 1, 2, ... in each sentence; a blank line missing before it?)"
+                    )
                 token_lines.append(n)
                 text_lines.append(line)
             elif not (_RANGE_ID.match(cols[0]) or _EMPTY_ID.match(cols[0])):
@@ -125,9 +153,12 @@ def read_neurox(path: str | Path, labels: str | Path | None = None) -> list[Sent
     text = list(open_text(path))
     label_lines = list(open_text(labels)) if labels is not None else None
     if label_lines is not None and len(label_lines) != len(text):
+        pairs = enumerate(zip(text, label_lines, strict=False))
+        first = next((i for i, (a, b) in pairs if len(a.split()) != len(b.split())), min(len(text), len(label_lines)))
         raise DataError(
             f"{path} has {len(text)} lines but label file {labels} has {len(label_lines)}; "
-            "they must have one line per sentence"
+            f"they must have one line per sentence (the first line whose word and label counts differ "
+            f"is {path}:{first + 1} / {labels}:{first + 1})"
         )
     sentences = []
     for i, line in enumerate(text):

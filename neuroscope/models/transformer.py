@@ -200,7 +200,11 @@ def _hub_kwargs(revision: str | None) -> dict[str, Any]:
 
 
 def _load_model(path: str, revision: str | None) -> Any:
+    import transformers
     from transformers import AutoModel
+
+    if env_flag("HF_HUB_DISABLE_PROGRESS_BARS"):  # set by the CLI: no "Loading weights" bar either
+        transformers.utils.logging.disable_progress_bar()
 
     try:
         return AutoModel.from_pretrained(path, **_hub_kwargs(revision))

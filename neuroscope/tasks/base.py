@@ -6,6 +6,7 @@ registered with `@task("name", reader="conllu")`.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,16 +20,24 @@ from neuroscope.data.sentence import Sentence
 from neuroscope.errors import ConfigError, DataError
 from neuroscope.registry import READERS, TASKS
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "dev", "test")
 UNK = "<unk>"
+DEV_FROM_TRAIN = 0.1  # share of the train sentences taken as dev when files give train and test only
+RARE_CLASS_TOKENS = 5  # classes with fewer train tokens are listed in info["rare_classes"] (and warned about)
 Labeler = Callable[..., list[str | None]]
 
 
-def task(name: str, reader: str = "conllu") -> Callable[[Labeler], Labeler]:
-    """Register a labelling function as task `name`, read by default with `reader`."""
+def task(name: str, reader: str = "conllu", hint: Callable[..., str] | None = None) -> Callable[[Labeler], Labeler]:
+    """Register a labelling function as task `name`, read by default with `reader`.
+
+    `hint(sentences, **params)` adds advice to the error for a train split with a single class.
+    """
 
     def decorator(fn: Labeler) -> Labeler:
         fn.reader = reader  # type: ignore[attr-defined]
+        fn.hint = hint  # type: ignore[attr-defined]
         return TASKS.register(name)(fn)
 
     return decorator
@@ -86,36 +95,67 @@ def _split_indices(n: int, ratios: Mapping[str, float], seed: int) -> list[np.nd
     return np.split(order, cuts[:-1])
 
 
+def _given(files: Any) -> dict[str, Any]:
+    """The set entries of `task.files` (a mapping whose values are all null is "not set")."""
+    if not files:
+        return {}
+    if not isinstance(files, Mapping):
+        raise ConfigError(f"task.files: expected {{train: ..., dev: ..., test: ...}}, got {files!r}")
+    unknown = set(files) - set(SPLITS)
+    if unknown:
+        raise ConfigError(f"task.files: unknown split(s) {sorted(unknown)}; use {list(SPLITS)}")
+    given = {s: files[s] for s in SPLITS if files.get(s)}
+    if given and "train" not in given:
+        raise ConfigError("task.files: a 'train' file is required")
+    return given
+
+
+def _dev_from_train(sent_split: list[int], sentences: list[Sentence], seed: int, quiet: bool = False
+                    ) -> dict[str, Any]:
+    """Move a seeded DEV_FROM_TRAIN share of the train sentences to dev; what was done, for `info`."""
+    train = [i for i, s in enumerate(sent_split) if s == 0]
+    if len(train) < 2:
+        raise DataError(f"{sentences[0].source}: {len(train)} train sentence(s), too few to take a dev split "
+                        "from; give task.files.dev=<file>")
+    n = min(len(train) - 1, max(1, round(DEV_FROM_TRAIN * len(train))))
+    for j in np.random.default_rng(seed).choice(len(train), size=n, replace=False):
+        sent_split[train[j]] = SPLITS.index("dev")
+    if not quiet:
+        log.info("task.files has no dev file: %d of %d train sentences (task.split.seed %d) are the dev split",
+                 n, len(train), seed)
+    return {"sentences": n, "ratio": DEV_FROM_TRAIN, "seed": seed}
+
+
 def load_task(cfg: Mapping[str, Any], root: str | None = None, download: bool = True) -> TaskCorpus:
     """Read the task's corpus files, label every word and assign sentences to splits.
 
     cfg keys: name, params, format, file | files, split (ratios + seed), control, control_seed,
-    unknown_label (unk | skip | error).
+    unknown_label (unk | skip | error). `files` wins over `file`; files for train and test but
+    not dev give dev = a seeded 10 % of the train sentences (`info["dev_from_train"]`).
     """
     name = cfg["name"]
     labeler = TASKS.get(name)
     fmt = cfg.get("format") or getattr(labeler, "reader", "conllu")
     params = dict(cfg.get("params") or {})
-    files, single = cfg.get("files"), cfg.get("file")
+    files, single = _given(cfg.get("files")), cfg.get("file")
+    split_cfg = dict(cfg.get("split") or {"train": 0.8, "dev": 0.1, "test": 0.1})
+    seed = int(split_cfg.pop("seed", 0))
     sentences: list[Sentence] = []
     sent_split: list[int] = []
     sources: list[dict[str, str]] = []
+    info: dict[str, Any] = {}
     if files:
-        unknown = set(files) - set(SPLITS)
-        if unknown:
-            raise ConfigError(f"task.files: unknown split(s) {sorted(unknown)}; use {list(SPLITS)}")
-        for s in SPLITS:
-            if files.get(s):
-                sents, src = _read(fmt, files[s], root, f"task.files.{s}", download)
-                sentences += sents
-                sent_split += [SPLITS.index(s)] * len(sents)
-                sources += src
-        if "train" not in files or not files["train"]:
-            raise ConfigError("task.files: a 'train' file is required")
+        if single and not cfg.get("control"):  # said once, for the task itself
+            log.info("task.files is set: task.file (%s) is not used", single)
+        for s, spec in files.items():
+            sents, src = _read(fmt, spec, root, f"task.files.{s}", download)
+            sentences += sents
+            sent_split += [SPLITS.index(s)] * len(sents)
+            sources += src
+        if "test" in files and "dev" not in files:
+            info["dev_from_train"] = _dev_from_train(sent_split, sentences, seed, quiet=bool(cfg.get("control")))
     elif single:
         sentences, sources = _read(fmt, single, root, "task.file", download)
-        split_cfg = dict(cfg.get("split") or {"train": 0.8, "dev": 0.1, "test": 0.1})
-        seed = int(split_cfg.pop("seed", 0))
         sent_split = [0] * len(sentences)
         for i, idx in enumerate(_split_indices(len(sentences), split_cfg, seed)):
             for j in idx:
@@ -138,9 +178,33 @@ def load_task(cfg: Mapping[str, Any], root: str | None = None, download: bool = 
     if cfg.get("control"):
         words = [w for s in sentences for w in s.words]
         raw = control_labels(words, raw, split == 0, int(cfg.get("control_seed", 0)))
-    classes, ids, info = _encode(raw, split, where, cfg.get("unknown_label", "unk"))
-    info["sentences"] = len(sentences)
+    else:
+        info["rare_classes"] = _check_classes(name, raw, split, labeler, sentences, params)
+    unknown = cfg.get("unknown_label", "unk")
+    classes, ids, counts = _encode(raw, split, where, unknown)
+    if counts["unseen_labels"] and not cfg.get("control"):
+        log.warning("task '%s': labels unseen in train, on %d dev/test token(s), are %s (task.unknown_label=%s): %s",
+                    name, sum(counts["unseen_labels"].values()), "<unk>" if unknown == "unk" else "skipped",
+                    unknown, counts["unseen_labels"])
+    info = {**counts, **info, "sentences": len(sentences)}
     return TaskCorpus(name + ("_control" if cfg.get("control") else ""), sentences, ids, split, classes, sources, info)
+
+
+def _check_classes(name: str, raw: list[str | None], split: np.ndarray, labeler: Labeler,
+                   sentences: list[Sentence], params: dict[str, Any]) -> dict[str, int]:
+    """Fail when train has a single class (nothing to probe); warn once about rare train classes."""
+    counts = Counter(lab for lab, s in zip(raw, split, strict=True) if s == 0 and lab is not None)
+    if len(counts) < 2:
+        hint = getattr(labeler, "hint", None)
+        found = (f"every labelled train token has the label {next(iter(counts))!r}" if counts
+                 else "no labelled training tokens (an empty train split?)")
+        raise DataError(f"task '{name}' (task.params={params}): {found}; a probe needs at least 2 classes."
+                        + (f" {hint(sentences, **params)}" if hint else ""))
+    rare = {lab: n for lab, n in sorted(counts.items()) if n < RARE_CLASS_TOKENS}
+    if rare:
+        log.warning("task '%s': %d class(es) have fewer than %d train tokens (probe results on them are "
+                    "noisy): %s", name, len(rare), RARE_CLASS_TOKENS, rare)
+    return rare
 
 
 def _encode(raw: list[str | None], split: np.ndarray, where: list[str], unknown: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:

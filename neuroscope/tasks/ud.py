@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from neuroscope.data.sentence import Sentence
 from neuroscope.errors import ConfigError, DataError
 from neuroscope.tasks.base import column, required, task
@@ -26,7 +28,16 @@ def deprel(sentence: Sentence, subtypes: bool = True) -> list[str]:
     return rels if subtypes else [r.split(":")[0] for r in rels]
 
 
-@task("morph")
+def _morph_hint(sentences: list[Sentence], feature: str, **_: object) -> str:
+    """Which features the corpus does have (shown when `feature` gives a single class)."""
+    present = Counter(f for s in sentences for feats in column(s, "feats") for f in (feats or {}))
+    if feature in present:
+        return f"The {present[feature]} token(s) with {feature} all share one value; choose another feature or corpus."
+    listed = ", ".join(sorted(present)) or "none"
+    return f"No token has the feature {feature!r}; features present: {listed} (set task.params.feature=...)."
+
+
+@task("morph", hint=_morph_hint)
 def morph(sentence: Sentence, feature: str, missing: str = "label") -> list[str | None]:
     """Value of one morphological feature (e.g. Number); words without it get `_none`, are skipped or fail."""
     if missing not in ("label", "skip", "error"):

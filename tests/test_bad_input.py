@@ -1,0 +1,261 @@
+"""Bad input through the real CLI: exit 2, one `error:` line naming file:line or the config key,
+no traceback, and no partial files (no *.tmp, no results.json, no store folder without manifest).
+
+Every case is one `python analyze.py ...` subprocess on the tiny BERT and tiny corpora of
+conftest. The subprocesses of the selected cases run two at a time in a module fixture; each
+parametrized test then checks its own outcome.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TINY_CONLLU, tiny_conllu
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: its overrides ({name} = a prepared file) and a substring its error must hold."""
+
+    id: str
+    args: tuple[str, ...]
+    expect: str  # formatted with the prepared files too
+    code: int = 2  # Hydra's own errors (unknown group option) exit 1 without an `error:` line
+    pattern: str = ""  # a regex stderr must match as well ({name} = the escaped file path)
+
+
+def conllu_line(id_: str, form: str, upos: str = "NOUN", head: str = "0") -> str:
+    return "\t".join([id_, form, form.lower(), upos, "NN", "_", head, "dep", "_", "_"])
+
+
+GOOD = [conllu_line("1", "The", "DET"), conllu_line("2", "cats")]  # lines 1-2 of the bad CoNLL-U files
+NEUROX_TEXT = ["the cat sat", "a dog barks", "hello"]
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def prepare(d: Path) -> dict[str, Path]:
+    """Every bad input file (and the tiny good ones they are made from) under `d`."""
+    import torch
+
+    from neuroscope.data.vocab import SPECIALS, Vocab
+    from neuroscope.models.nlm import NLMModule
+
+    d.mkdir(parents=True, exist_ok=True)
+    f: dict[str, Path] = {"corpus": tiny_conllu(d / "tiny.conllu")}
+    f["cols"] = write(d / "cols.conllu", [*GOOD, "3\tsleep\tsleep\tVERB\tVBP\t_\t0\troot\t_"])  # 9 columns
+    f["badid"] = write(d / "badid.conllu", [*GOOD, conllu_line("x", "sleep")])
+    f["seqid"] = write(d / "seqid.conllu", [*GOOD, conllu_line("1", "A")])  # a blank line is missing
+    f["head"] = write(d / "head.conllu", [*GOOD, conllu_line("3", "sleep", head="abc")])
+    f["latin1"] = d / "latin1.conllu"
+    f["latin1"].write_bytes(("\n".join(GOOD) + "\n").encode() + conllu_line("3", "café").encode("latin-1") + b"\n")
+    packed = gzip.compress((TINY_CONLLU * 20).encode())
+    f["truncgz"] = d / "trunc.conllu.gz"
+    f["truncgz"].write_bytes(packed[: len(packed) // 2])
+    f["notgz"] = d / "page.conllu.gz"
+    f["notgz"].write_bytes(b"<html><body>404 Not Found</body></html>\n")
+    f["empty"] = write(d / "empty.conllu", ["# only a comment"])
+    f["onetag"] = write(d / "onetag.conllu", [conllu_line("1", "cats"), conllu_line("2", "dogs"), ""] * 10)
+    chunks = ["He PRP B-NP", "reckons VBZ B-VP", ". . O", ""] * 5
+    f["chunks"] = write(d / "chunks.txt", chunks)
+    f["chunkcols"] = write(d / "chunkcols.txt", [*chunks[:4], "said VBD", ". . O"])  # line 5: 2 columns
+    f["nx"] = write(d / "s.txt", NEUROX_TEXT)
+    f["nxblank"] = write(d / "blank.txt", [NEUROX_TEXT[0], "", NEUROX_TEXT[2]])
+    f["nxextra"] = write(d / "extra.labels", ["DT NN VBD", "DT NN VBZ", "UH", "UH"])
+    f["nxmissing"] = write(d / "missing.labels", ["DT NN VBD", "UH"])  # the middle line is missing
+    f["nxshort"] = write(d / "short.labels", ["DT NN VBD", "DT NN", "UH"])  # line 2: 2 labels for 3 words
+    f["nomodel"] = d / "nomodel"
+    f["nomodel"].mkdir(exist_ok=True)
+    (f["nomodel"] / "README.md").write_text("not a model\n")
+    f["afile"] = d / "afile"
+    f["afile"].write_text("a regular file\n")
+    f["notckpt"] = d / "notes.ckpt"
+    f["notckpt"].write_text("these are notes, not a checkpoint\n")
+    torch.manual_seed(0)
+    lm = NLMModule(emb_dim=8, hidden=8, layers=1, dropout=0.0, vocab=Vocab([*SPECIALS, "the", "cats", "dog"]))
+    ckpt = {"state_dict": lm.state_dict()}
+    lm.on_save_checkpoint(ckpt)  # what Lightning adds to every checkpoint train.py writes
+    f["nlmckpt"] = d / "nlm.ckpt"
+    torch.save(ckpt, f["nlmckpt"])
+    f["truncckpt"] = d / "trunc.ckpt"
+    f["truncckpt"].write_bytes(f["nlmckpt"].read_bytes()[:300])
+    return f
+
+
+NX = "task=neurox"
+CASES = [
+    # ------------------------------------------------------------------ malformed corpus files
+    Case("conllu-columns", ("task.file={cols}",), "{cols}:3: malformed CoNLL-U line: expected 10 tab-separated"),
+    Case("conllu-bad-id", ("task.file={badid}",), "{badid}:3: malformed CoNLL-U line: bad ID 'x'"),
+    Case("conllu-id-sequence", ("task.file={seqid}",), "{seqid}:3: malformed CoNLL-U line: word ID 1 where 3"),
+    Case("conllu-bad-head", ("task.file={head}",), "{head}:3: malformed CoNLL-U line: HEAD 'abc' is not"),
+    Case("conllu-not-utf8", ("task.file={latin1}",), "{latin1}:3: not UTF-8 text"),
+    Case("conllu-truncated-gzip", ("task.file={truncgz}",), "gzip data is truncated or damaged after line",
+         pattern=r"error: {truncgz}:\d+: gzip data"),
+    Case("conllu-not-gzip", ("task.file={notgz}",), "{notgz}: not a valid gzip file"),
+    Case("conllu-empty", ("task.file={empty}",), "{empty}: file is empty"),
+    Case("corpus-missing", ("task.file={afile}.conllu",), "{afile}.conllu does not exist"),
+    Case("conll2000-columns", ("task=chunk", "task.file={chunkcols}"),
+         "{chunkcols}:5: malformed CoNLL-2000 line: expected 3 columns (word POS chunk), found 2"),
+    Case("conll2000-for-upos", ("task.format=conll2000", "task.file={chunks}"), "has no 'upos' column"),
+    Case("neurox-extra-label-line", (NX, "task.file={{sentences: {nx}, labels: {nxextra}}}"),
+         "{nx} has 3 lines but label file {nxextra} has 4"),
+    Case("neurox-missing-label-line", (NX, "task.file={{sentences: {nx}, labels: {nxmissing}}}"),
+         "first line whose word and label counts differ is {nx}:2 / {nxmissing}:2"),
+    Case("neurox-label-count", (NX, "task.file={{sentences: {nx}, labels: {nxshort}}}"),
+         "{nx}:2: sentence has 3 words but {nxshort}:2 has 2 labels"),
+    Case("neurox-blank-sentence", (NX, "task.file={{sentences: {nxblank}, labels: {nxshort}}}"),
+         "{nxblank}:2: empty sentence line"),
+    Case("single-class", ("task.file={onetag}",), "every labelled train token has the label 'NOUN'"),
+    Case("morph-feature-nobody-has", ("task=morph", "task.params.feature=Nope", "task.file={corpus}"),
+         "No token has the feature 'Nope'; features present: Definite, Mood, Number, PronType, Tense, VerbForm"),
+    # ---------------------------------------------------------------------- bad config values
+    Case("split-sum", ("task.split.dev=0.2",), "task.split: ratios sum to 1.1, expected 1"),
+    Case("split-unknown-key", ("+task.split.valid=0.1",), "task.split: unknown key(s) ['valid']"),
+    Case("percents-150", ("evaluation.percents=[150]",), "evaluation.percents: 150 is not in (0, 100]"),
+    Case("percents-0", ("evaluation.percents=[5,0]",), "evaluation.percents: 0 is not in (0, 100]"),
+    Case("minimal-delta", ("evaluation.minimal_delta=2",), "evaluation.minimal_delta: 2 is not in [0, 1]"),
+    Case("negative-lambda", ("probe.lambda1=-0.1",), "probe.lambda1: -0.1 is not in [0, inf]"),
+    Case("zero-epochs", ("probe.epochs=0",), "probe.epochs: 0 is below the minimum 1"),
+    Case("negative-grid", ("probe.selection.grid=[1e-3,-1]",), "probe.selection.grid: -1 is not in [0, inf]"),
+    Case("store-dtype", ("store.dtype=float64",), "store.dtype: expected one of float32, float16, got 'float64'"),
+    Case("seed-not-int", ("seed=abc",), "seed: expected an integer, got 'abc'"),
+    Case("files-without-train", ("task.files.dev={corpus}",), "task.files: a train file is required"),
+    Case("unknown-task", ("task.name=upoz",), "task.name: unknown task 'upoz'; did you mean 'upos'?"),
+    Case("unknown-reader", ("task.format=conllx",), "task.format: unknown reader 'conllx'; did you mean 'conllu'"),
+    Case("unknown-method", ("method=lca", "method.name=lcx"), "method.name: unknown method 'lcx'; did you mean 'lca'?"),
+    Case("unknown-model", ("model.name=transformr",), "model.name: unknown model 'transformr'; did you mean"),
+    Case("unknown-logger-option", ("logger=nope",), "Could not find 'logger/nope'", code=1),
+    Case("unknown-method-option", ("method=nope",), "Could not find 'method/nope'", code=1),
+    Case("layers-out-of-range", ("model.layers=[0,5]",), "model.layers: layer(s) [5] out of range; this model has "
+         "layers 0 (embeddings) to 2"),
+    Case("layers-negative", ("model.layers=[-1,1]",), "model.layers: layer indices must be integers >= 0, got [-1]"),
+    Case("model-path-no-model", ("model.path={nomodel}",), "model.path: {nomodel} is not a model folder (no config.json)"),
+    Case("several-problems", ("task.split.dev=0.3", "probe.epochs=0", "store.shard_tokens=-1"),
+         "3 problems in the config:\n  task.split: ratios sum to 1.2, expected 1\n  probe.epochs: 0 is below"),
+    # ------------------------------------------------------------------ checkpoints and folders
+    Case("checkpoint-missing", ("model=nmt_lstm", "model.checkpoint={afile}.ckpt"),
+         "model.checkpoint: {afile}.ckpt does not exist"),
+    Case("checkpoint-truncated", ("model=nmt_lstm", "model.checkpoint={truncckpt}"),
+         "model.checkpoint: {truncckpt} cannot be loaded as a safe torch checkpoint"),
+    Case("checkpoint-not-a-checkpoint", ("model=nlm_lstm", "model.checkpoint={notckpt}"),
+         "model.checkpoint: {notckpt} cannot be loaded"),
+    Case("checkpoint-other-architecture", ("model=nmt_lstm", "model.checkpoint={nlmckpt}"),
+         "model.checkpoint: {nlmckpt} holds a 'nlm_lstm' model, not 'nmt_lstm'; use model=nlm_lstm"),
+    Case("output-dir-under-a-file", ("output_dir={afile}/results",),
+         "output_dir: cannot create {afile}/results: {afile} is a file, not a folder"),
+    Case("run-dir-under-a-file", ("hydra.run.dir={afile}/run",),
+         "hydra.run.dir: cannot create {afile}/run: {afile} is a file, not a folder"),
+]
+
+SLOW = {"checkpoint-truncated", "checkpoint-not-a-checkpoint"}  # loading the LSTM code imports Lightning
+
+
+def base_args(case_dir: Path, f: dict[str, Path], args: tuple[str, ...]) -> list[str]:
+    """The tiny model and corpus, no logger, a private run folder and store (a case may override)."""
+    model = [] if any(a.startswith("model=") for a in args) else ["model=transformer", f"model.path={f['bert']}"]
+    return [*model, f"task.file={f['corpus']}", "logger=none", "store.progress=false",
+            f"hydra.run.dir={case_dir / 'run'}", f"store.root={case_dir / 'stores'}"]
+
+
+def run_case(case: Case, root: Path, f: dict[str, Path]) -> subprocess.CompletedProcess:
+    case_dir = root / case.id
+    case_dir.mkdir()
+    args = [a.format(**f) for a in case.args]
+    env = dict(os.environ, HYDRA_FULL_ERROR="0", NEUROSCOPE_CACHE=str(case_dir / "cache"))
+    env.pop("NEUROSCOPE_TRACEBACK", None)
+    return subprocess.run([sys.executable, str(REPO / "analyze.py"), *base_args(case_dir, f, case.args), *args],
+                          cwd=case_dir, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path
+            ) -> dict[str, tuple[subprocess.CompletedProcess, Path, dict[str, Path]]]:
+    """Run the selected cases, two subprocesses at a time: case id -> (process, its folder, files)."""
+    root = tmp_path_factory.mktemp("bad_input")
+    files = {**prepare(root / "inputs"), "bert": tiny_bert}
+    wanted = {item.callspec.params["case"].id for item in request.session.items
+              if item.module is request.module and hasattr(item, "callspec") and "case" in item.callspec.params}
+    cases = [c for c in CASES if c.id in wanted]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = list(pool.map(lambda c: run_case(c, root, files), cases))
+    return {c.id: (p, root / c.id, files) for c, p in zip(cases, procs, strict=True)}
+
+
+def partial_files(case_dir: Path) -> list[Path]:
+    """Leftovers a failed run must not leave: temporary files, results, stores without a manifest."""
+    tmp = [p for p in case_dir.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
+    results = list((case_dir / "run").rglob("results.json"))
+    stores = case_dir / "stores"
+    half = [s for s in stores.iterdir() if s.is_dir() and not (s / "manifest.json").exists()] \
+        if stores.is_dir() else []
+    return tmp + results + half
+
+
+def test_cases_are_distinct_and_enough() -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len({c.args for c in CASES}) == len(CASES)
+    assert sum(c.code == 2 and c.id not in SLOW for c in CASES) >= 25
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.slow if c.id in SLOW else ())
+                                  for c in CASES])
+def test_bad_input_gives_one_clear_error(case: Case, outcome: dict) -> None:
+    proc, case_dir, files = outcome[case.id]
+    err = proc.stderr
+    assert proc.returncode == case.code, f"exit {proc.returncode}\n{err[-3000:]}"
+    assert "Traceback" not in err, err[-3000:]
+    assert case.expect.format(**files) in err, err[-3000:]
+    if case.pattern:
+        assert re.search(case.pattern.format(**{k: re.escape(str(v)) for k, v in files.items()}), err), err
+    if case.code == 2:
+        assert err.count("error: ") == 1 and any(line.startswith("error: ") for line in err.splitlines()), err
+    assert partial_files(case_dir) == []
+
+
+# ------------------------------------------------------------ what must keep working
+
+NEEDS = {"model=transformer": ["model.path=bert-base-cased"], "task=chunk": ["task.file=train.txt"],
+         "task=neurox": ["task.file={sentences: s.txt, labels: s.labels}"]}
+SHIPPED = [f"{group}={p.stem}" for group in ("task", "model", "method", "probe")
+           for p in sorted((REPO / "conf" / group).glob("*.yaml"))] + ["experiment=minilm_upos_fp16"]
+
+
+@pytest.mark.parametrize("override", SHIPPED)
+def test_shipped_configs_pass_validation(override: str, tmp_path: Path) -> None:
+    from neuroscope.validate import validate_analyze
+    from tests.test_entrypoints import compose_analyze
+
+    validate_analyze(compose_analyze([override, *NEEDS.get(override, []), f"output_dir={tmp_path}"]))
+
+
+def test_train_and_test_files_without_dev_give_a_whole_study(tmp_path: Path, tiny_bert: Path) -> None:
+    """The most common own-corpus setup: dev is a seeded 10 % of train, reported in results.json."""
+    import json
+
+    from neuroscope.analysis import analyze
+    from tests.test_entrypoints import compose_analyze
+
+    train, test = tiny_conllu(tmp_path / "train.conllu", 10), tiny_conllu(tmp_path / "test.conllu", 2)
+    out = tmp_path / "run"
+    analyze(compose_analyze([
+        "model=transformer", f"model.path={tiny_bert}", "logger=none", "store.progress=false", "method=lca",
+        f"store.root={tmp_path / 'stores'}", f"output_dir={out}", f"plugins.dirs=[{tmp_path / 'plugins'}]",
+        f"task.files.train={train}", f"task.files.test={test}",
+    ]))
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["task_info"]["dev_from_train"] == {"sentences": 2, "ratio": 0.1, "seed": 0}
+    assert saved["split"] == {"train": 92, "dev": 8, "test": 20}
+    assert saved["method"] == "lca" and len(saved["ranking"]) == 48
