@@ -39,16 +39,16 @@ NARROW = ["probe.selection.enabled=false", "evaluation.control=false", "evaluati
 
 def run_measured(cmd: list[str], env: dict[str, str]) -> dict:
     """Run a whole process under a tiny wrapper that reports its peak RSS via wait4."""
-    wrapper = ("import json, os, subprocess, sys, time\n"
+    wrapper = ("import json, os, subprocess, sys, tempfile, time\n"
+               "out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()\n"  # files: a full pipe would block
                "t = time.perf_counter()\n"
-               "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
-               "out, err = b'', b''\n"
+               "p = subprocess.Popen(sys.argv[1:], stdout=out, stderr=err)\n"
                "_, status, ru = os.wait4(p.pid, 0)\n"
                "s = time.perf_counter() - t\n"
-               "out = p.stdout.read(); err = p.stderr.read()\n"
-               "sys.stderr.write(err.decode(errors='replace')[-3000:])\n"
+               "out.seek(0); err.seek(0)\n"
+               "sys.stderr.write(err.read().decode(errors='replace')[-3000:])\n"
                "print(json.dumps({'seconds': s, 'rss_mib': ru.ru_maxrss / 1024, 'status': status,"
-               " 'stdout': out.decode(errors='replace')}))\n")
+               " 'stdout': out.read().decode(errors='replace')}))\n")
     proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, cwd=REPO, capture_output=True, text=True)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     if res["status"] != 0:
