@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,8 @@ class Splits:
     test: TokenChunks
     n_classes: int
     masks: tuple[np.ndarray, ...] | None = None  # [tokens] bool per split, when built from a store
+    cols: np.ndarray | None = None  # neuron columns of the root splits these cover (None: all)
+    fits: dict = field(default_factory=dict, repr=False)  # (cfg, cols) -> trained probe, shared by subsets
 
     @classmethod
     def build(cls, store: ActivationStore, labels: np.ndarray, split: np.ndarray, n_classes: int,
@@ -50,12 +52,20 @@ class Splits:
         return isinstance(self.train, ArrayChunks)
 
     def columns(self, cols: np.ndarray) -> Splits:
-        """The same splits over a neuron subset."""
-        return Splits(self.train.columns(cols), self.dev.columns(cols), self.test.columns(cols), self.n_classes)
+        """The same splits over a neuron subset (sharing this one's cache of trained probes)."""
+        cols = np.asarray(cols, dtype=np.int64)
+        full = cols if self.cols is None else self.cols[cols]
+        return Splits(self.train.columns(cols), self.dev.columns(cols), self.test.columns(cols), self.n_classes,
+                      cols=full, fits=self.fits)
 
     def fit(self, cfg: ProbeConfig) -> tuple[Probe, dict]:
-        """Probe trained on train with early stopping on dev."""
-        return fit_probe(self.train, self.n_classes, cfg, self.dev)
+        """Probe trained on train with early stopping on dev; the same neurons and settings are
+        trained once per study (e.g. the top k % for the test curve and for the minimal-subset
+        search on dev)."""
+        key = (cfg, None if self.cols is None else self.cols.tobytes())
+        if key not in self.fits:
+            self.fits[key] = fit_probe(self.train, self.n_classes, cfg, self.dev)
+        return self.fits[key]
 
     def score(self, probe: Probe, split: str = "test", per_class: bool = False) -> dict:
         return evaluate(probe, getattr(self, split), self.n_classes, per_class)

@@ -180,7 +180,8 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
                                    controls[0] if controls and evaluation.get("control_subsets") else None,
                                    draws=int(evaluation.get("random_draws", 5)))
     out["minimal_subset"] = minimal_subset(splits, order, target["dev_accuracy"], target["accuracy"],
-                                           float(evaluation["minimal_delta"]), eval_cfg)
+                                           float(evaluation["minimal_delta"]), eval_cfg,
+                                           hints=[n_of(p, len(order)) for p in percents])
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
     out["ranking"] = ranking.ids(store.neurons)

@@ -80,9 +80,11 @@ def subset_curves(splits: Splits, oracle: Probe, order: np.ndarray, percents: li
 
 
 def minimal_subset(splits: Splits, order: np.ndarray, oracle_dev: float, oracle_test: float,
-                   delta: float, cfg: ProbeConfig) -> dict[str, Any]:
+                   delta: float, cfg: ProbeConfig, hints: list[int] | None = None) -> dict[str, Any]:
     """Smallest top-n whose retrained probe reaches the oracle's dev accuracy within `delta`
-    (binary search over n, assuming accuracy grows with n); reports its test accuracy."""
+    (binary search over n, assuming accuracy grows with n); reports its test accuracy. `hints`:
+    sizes whose probes are trained already (the top k % curve), tried first on dev to narrow the
+    search (dev only: the choice never sees test)."""
     n = len(order)
     cache: dict[int, float] = {}
 
@@ -92,6 +94,13 @@ def minimal_subset(splits: Splits, order: np.ndarray, oracle_dev: float, oracle_
         return cache[k]
 
     lo, hi = 1, n
+    for k in sorted(set(hints or [])):
+        if not lo <= k < hi:
+            continue
+        if dev_acc(k) >= oracle_dev - delta:
+            hi = k
+            break
+        lo = k + 1
     while lo < hi:
         mid = (lo + hi) // 2
         if dev_acc(mid) >= oracle_dev - delta:

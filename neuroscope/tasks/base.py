@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from neuroscope.data.corpora import corpus_file
-from neuroscope.data.root import locate, sha256sum
+from neuroscope.data.cache import read_cached
+from neuroscope.data.root import locate
 from neuroscope.data.sentence import Sentence
 from neuroscope.errors import ConfigError, DataError
 from neuroscope.registry import READERS, TASKS
+from neuroscope.store.hashing import cached_sha256
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,12 @@ def _read(fmt: str, spec: Any, root: str | None, key: str, download: bool) -> tu
             raise ConfigError(f"{key}: expected a path or {{sentences: ..., labels: ...}}, got {dict(spec)}")
         paths = {k: locate(corpus_file(str(v)), root, download) for k, v in spec.items() if v is not None}
         files = list(paths.values())
-        sentences = reader(paths.pop("sentences"), **paths)
+        sentences = read_cached(fmt, reader, paths.pop("sentences"), **paths)
     else:
         path = locate(corpus_file(str(spec)), root, download)
-        sentences = reader(path)
+        sentences = read_cached(fmt, reader, path)
         files = [path]
-    return sentences, [{"path": str(p), "sha256": sha256sum(p)} for p in files]
+    return list(sentences), [{"path": str(p), "sha256": cached_sha256(p)} for p in files]  # the cache's list stays intact
 
 
 def _split_indices(n: int, ratios: Mapping[str, float], seed: int) -> list[np.ndarray]:
