@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.data.corpora import corpus_file
 from neuroscope.data.cache import read_cached
+from neuroscope.data.corpora import corpus_file
 from neuroscope.data.root import locate
 from neuroscope.data.sentence import Sentence
 from neuroscope.errors import ConfigError, DataError
