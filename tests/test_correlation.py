@@ -125,6 +125,10 @@ def test_analyze_correlates_two_models_end_to_end(study, second_bert, method: st
     p = corr["partners"][res["ranking"][0]]
     assert p["model"] == 1 and p["neuron"].split(":")[0] in ("embeddings", "layer1", "layer2") and 0 <= p["r"] <= 1
     assert res["probe"]["selection_rule"] == "oracle" and "top" in res["subsets"]  # LCA-style evaluation too
+    from tests.test_results_contract import documented_keys, resolve
+
+    for key in documented_keys("## Correlation run"):  # the contract's correlation keys
+        resolve(res, key)
 
 
 def test_correlation_without_other_models_is_a_config_error(study) -> None:  # noqa: ANN001, F811
