@@ -16,7 +16,7 @@ from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import run_study
-from neuroscope.methods.base import inputs_of
+from neuroscope.methods.base import inputs_of, rank
 from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.probes import ProbeConfig
 from neuroscope.registry import MODELS, set_plugin_dirs
@@ -38,7 +38,10 @@ def task_key(task_cfg: dict[str, Any]) -> str:
 
 
 def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
-    """Probe, rank and evaluate (the LCA protocol) for a configured method."""
+    """Probe, rank and evaluate (the LCA protocol) for a configured method; on a corpus without
+    labels, a label-free method's ranking and similarities only."""
+    if not corpus.classes:
+        return _unlabelled(cfg, corpus, store, dict(method))
     ev = to_dict(cfg.evaluation)
     probe_params = to_dict(cfg.probe)
     selection = probe_params.pop("selection", {"enabled": False})
@@ -63,6 +66,24 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
         out["correlation"].update(models=[str(cfg.model.name)] + [p.model for p in pairs],
                                   stores=[str(store.path)] + [p.store for p in pairs])
     return out
+
+
+def _unlabelled(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
+    """A label-free method on a words-only corpus: ranking, scores and the correlation block."""
+    name = method["name"]
+    if "pairs" not in inputs_of(name):
+        raise ConfigError(f"method.name: '{name}' needs labels, and task '{corpus.name}' has none; "
+                          "label-free methods: maxcorr, mincorr, regcorr, svcca, cca")
+    t0 = time.perf_counter()
+    pairs = _pairs(cfg, corpus, store, method)
+    params = {k: v for k, v in method.items() if k != "name"}
+    ranking = rank(name, params, store.n_neurons, {"pairs": lambda: pairs, "seed": lambda: int(cfg.seed)})
+    corr = dict(ranking.detail["correlation"])
+    corr["partners"] = {store.neurons[int(i)]: p for i, p in corr["partners"].items()}
+    return {"ranking": ranking.ids(store.neurons), "ranking_scores": ranking.ordered_scores(),
+            "correlation": {"method": name, **corr, "models": [str(cfg.model.name)] + [p.model for p in pairs],
+                            "stores": [str(store.path)] + [p.store for p in pairs]},
+            "timings": {"method_seconds": time.perf_counter() - t0}}
 
 
 def _store(cfg: DictConfig, node: dict[str, Any], corpus: Any, key: str) -> tuple[Any, bool]:

@@ -137,3 +137,24 @@ def test_correlation_without_other_models_is_a_config_error(study) -> None:  # n
 
     with pytest.raises(ConfigError, match=r"method\.others"):
         analyze(compose_analyze(overrides(study, study["root"] / "none") + ["method=maxcorr"]))
+
+
+def test_words_only_corpus_gives_ranking_and_similarity(study, second_bert) -> None:  # noqa: ANN001, F811
+    import json
+
+    from neuroscope.analysis import analyze
+    from tests.test_entrypoints import compose_analyze, overrides
+
+    text = study["root"] / "plain.txt"
+    text.write_text("the cats sleep .\na dog can run .\n" * 10)
+    out = study["root"] / "words_only"
+    base = [o for o in overrides(study, out) if not o.startswith("task.file=")]
+    cfg = compose_analyze(base + ["task=sentences", "task.format=neurox", f"task.file={text}", "method=maxcorr",
+                                  f"method.others=[{{name: transformer, path: '{second_bert}'}}]", "method.tokens=all"])
+    analyze(cfg)
+    res = json.loads((out / "results.json").read_text())
+    assert res["classes"] == [] and res["task_info"]["labelled"] is False and res["store"]["n_tokens"] == 90
+    assert len(res["ranking"]) == len(res["ranking_scores"]) == 48 and "subsets" not in res
+    assert set(res["correlation"]["partners"]) == set(res["ranking"]) and res["correlation"]["models"][1] == "transformer"
+    with pytest.raises(ConfigError, match="needs labels"):
+        analyze(compose_analyze(base + ["task=sentences", "task.format=neurox", f"task.file={text}", "method=lca"]))

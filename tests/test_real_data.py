@@ -38,12 +38,16 @@ def test_minilm_on_a_slice_of_ud_dev(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_default_study_extracts_all_of_ud_dev_and_reuses_it(tmp_path: Path) -> None:
-    """`python analyze.py model=minilm task=upos`: 25,147 words x 2,688 neurons, then reuse."""
+    """`python analyze.py model=minilm task=upos`: 25,147 words x 2,688 neurons and a whole LCA
+    study (the README's figures), then reuse."""
     first = run(tmp_path, "first", [])
     assert first["store"]["n_tokens"] == 25147 and first["store"]["n_neurons"] == 2688
-    assert first["store"]["reused"] is False
+    assert first["store"]["reused"] is False and first["method"] == "lca"
     assert sum(first["split"].values()) == 25147 and len(first["classes"]) == 17
-    second = run(tmp_path, "second", ["task=xpos"])  # another task over the same sentences
+    assert first["oracle"]["accuracy"] > 0.92 and first["control"]["draws"] == 3 and first["selectivity"] > 0.2
+    top, rnd = first["subsets"]["top"]["5"], first["subsets"]["random"]["5"]
+    assert rnd["draws"] == 5 and top["accuracy"] > rnd["accuracy"] + 2 * rnd["accuracy_sd"]
+    second = run(tmp_path, "second", ["task=xpos", "method=none"])  # another task over the same sentences
     assert second["store"]["reused"] is True and second["store"]["path"] == first["store"]["path"]
     from neuroscope.store import ActivationStore
 

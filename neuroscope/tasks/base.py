@@ -31,15 +31,18 @@ RARE_CLASS_TOKENS = 5  # classes with fewer train tokens are listed in info["rar
 Labeler = Callable[..., list[str | None]]
 
 
-def task(name: str, reader: str = "conllu", hint: Callable[..., str] | None = None) -> Callable[[Labeler], Labeler]:
+def task(name: str, reader: str = "conllu", hint: Callable[..., str] | None = None,
+         labelled: bool = True) -> Callable[[Labeler], Labeler]:
     """Register a labelling function as task `name`, read by default with `reader`.
 
     `hint(sentences, **params)` adds advice to the error for a train split with a single class.
+    `labelled=False`: a corpus of words only (every label None), for label-free methods.
     """
 
     def decorator(fn: Labeler) -> Labeler:
         fn.reader = reader  # type: ignore[attr-defined]
         fn.hint = hint  # type: ignore[attr-defined]
+        fn.labelled = labelled  # type: ignore[attr-defined]
         return TASKS.register(name)(fn)
 
     return decorator
@@ -177,6 +180,9 @@ def load_task(cfg: Mapping[str, Any], root: str | None = None, download: bool = 
         raw += labels
         where += [sent.where(i) for i in range(len(sent))]
     split = np.repeat(np.array(sent_split, dtype=np.int8), [len(s) for s in sentences])
+    if not getattr(labeler, "labelled", True):  # words only: no classes, every token unlabelled
+        info = {**info, "sentences": len(sentences), "labelled": False}
+        return TaskCorpus(name, sentences, np.full(len(raw), -1, dtype=np.int64), split, [], sources, info)
     if cfg.get("control"):
         words = [w for s in sentences for w in s.words]
         raw = control_labels(words, raw, split == 0, int(cfg.get("control_seed", 0)))
