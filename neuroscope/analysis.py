@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.splits import Splits
-from neuroscope.evaluation.study import run_study
+from neuroscope.evaluation.study import correlation_block, run_study
 from neuroscope.methods.base import inputs_of, rank
 from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.probes import ProbeConfig
@@ -63,9 +63,14 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
     out = run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls,
                     extra_inputs=extra)
     if "correlation" in out:
-        out["correlation"].update(models=[str(cfg.model.name)] + [p.model for p in pairs],
-                                  stores=[str(store.path)] + [p.store for p in pairs])
+        out["correlation"].update(_models_and_stores(cfg, store, pairs))
     return out
+
+
+def _models_and_stores(cfg: DictConfig, store: Any, pairs: list[PairStats]) -> dict[str, list[str]]:
+    """The compared models' names and store paths, the studied model first."""
+    return {"models": [str(cfg.model.name)] + [p.model for p in pairs],
+            "stores": [str(store.path)] + [p.store for p in pairs]}
 
 
 def _unlabelled(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
@@ -78,11 +83,8 @@ def _unlabelled(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]
     pairs = _pairs(cfg, corpus, store, method)
     params = {k: v for k, v in method.items() if k != "name"}
     ranking = rank(name, params, store.n_neurons, {"pairs": lambda: pairs, "seed": lambda: int(cfg.seed)})
-    corr = dict(ranking.detail["correlation"])
-    corr["partners"] = {store.neurons[int(i)]: p for i, p in corr["partners"].items()}
     return {"ranking": ranking.ids(store.neurons), "ranking_scores": ranking.ordered_scores(),
-            "correlation": {"method": name, **corr, "models": [str(cfg.model.name)] + [p.model for p in pairs],
-                            "stores": [str(store.path)] + [p.store for p in pairs]},
+            "correlation": {**correlation_block(name, ranking, store.neurons), **_models_and_stores(cfg, store, pairs)},
             "timings": {"method_seconds": time.perf_counter() - t0}}
 
 

@@ -5,8 +5,9 @@ packages that declare the entry-point group ``neuroscope.plugins``.
 
 Built-ins are lazy where importing them is costly: a package may list `BUILTINS = {name: module}`
 (e.g. `neuroscope.models`), and asking for one of those names imports only its module. So a study
-on a built store never imports torch, Lightning or transformers. Listing names, or asking for a
-name that is not a built-in, loads everything.
+on a built store never imports torch, Lightning or transformers. Listing names loads everything;
+a name that is not a built-in loads the plugins, and an unknown name lists the lazy built-ins
+without importing them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "neuroscope.plugins"
-BUILTIN_MODULES = ("neuroscope.data.readers", "neuroscope.tasks", "neuroscope.models", "neuroscope.methods")
 
 
 class Registry(Generic[T]):
@@ -127,6 +127,7 @@ TASKS: Registry[Any] = Registry("task", "neuroscope.tasks")
 METHODS: Registry[Any] = Registry("method", "neuroscope.methods")
 ABLATIONS: Registry[Any] = Registry("ablation")
 READERS: Registry[Any] = Registry("reader", "neuroscope.data.readers")
+BUILTIN_MODULES = tuple(r.package for r in (READERS, TASKS, MODELS, METHODS) if r.package)
 
 _loaded: set[str] = set()
 _plugin_dirs: list[Path] = [Path("plugins")]

@@ -185,16 +185,21 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
     out["ranking"] = ranking.ids(store.neurons)
-    if "correlation" in ranking.detail:  # partners keyed by neuron id, not column
-        corr = dict(ranking.detail["correlation"])
-        corr["partners"] = {store.neurons[int(i)]: p for i, p in corr["partners"].items()}
-        out["correlation"] = {"method": name, **corr}
+    if "correlation" in ranking.detail:
+        out["correlation"] = correlation_block(name, ranking, store.neurons)
     out["ranking_scores"] = ranking.ordered_scores()
     if "per_class" in ranking.detail:
         out["ranking_detail"] = {"per_class": {c: [store.neurons[i] for i in v]
                                                for c, v in ranking.detail["per_class"].items()}}
     out["timings"]["study_seconds"] = time.perf_counter() - t0
     return out
+
+
+def correlation_block(name: str, ranking: NeuronRanking, neurons: list[str]) -> dict[str, Any]:
+    """results.json's `correlation` of a correlation ranking, partners keyed by neuron id."""
+    corr = dict(ranking.detail["correlation"])
+    corr["partners"] = {neurons[int(i)]: p for i, p in corr["partners"].items()}
+    return {"method": name, **corr}
 
 
 def _train_array(splits: Splits) -> np.ndarray:

@@ -5,11 +5,13 @@ torch. Training runs keep Lightning's loggers (the Trainer needs them)."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+
+from neuroscope.reporting.results import atomic_write
 
 LIGHTNING_ONLY = ("log_model", "prefix", "checkpoint_name", "experiment", "_target_", "offline", "save_dir")
 
@@ -53,25 +55,18 @@ class CsvRun:
         self.rows: list[dict[str, Any]] = []
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:
-        _write(self.dir / "hparams.yaml", OmegaConf.to_yaml(OmegaConf.create(params)))
+        atomic_write(self.dir / "hparams.yaml", OmegaConf.to_yaml(OmegaConf.create(params)))
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         self.rows.append({"step": step if step is not None else len(self.rows), **metrics})
 
     def finalize(self, status: str) -> None:
         cols = list(dict.fromkeys(k for row in self.rows for k in row))
-        tmp = self.dir / f".metrics.csv.{os.getpid()}.tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=cols)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.dir / "metrics.csv")
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=cols, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write(self.dir / "metrics.csv", text.getvalue())
 
 
 LIGHT = {

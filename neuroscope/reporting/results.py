@@ -29,7 +29,8 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file and a rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -39,14 +40,14 @@ def _atomic_write(path: Path, text: str) -> None:
 def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
     """`<out_dir>/results.json`, keys as in the results contract (DESIGN.md)."""
     path = Path(out_dir) / "results.json"
-    _atomic_write(path, json.dumps(jsonable(results), indent=2))
+    atomic_write(path, json.dumps(jsonable(results), indent=2))
     return path
 
 
 def write_config(cfg: DictConfig, out_dir: str | Path) -> Path:
     """`<out_dir>/config.yaml`: the fully resolved config that reproduces the run with its seed."""
     path = Path(out_dir) / "config.yaml"
-    _atomic_write(path, OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write(path, OmegaConf.to_yaml(cfg, resolve=True))
     return path
 
 

@@ -4,23 +4,14 @@ fine-tuned into the same folder) is re-hashed and so gets a new store key."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from neuroscope.data.root import sha256sum as file_sha256
 from neuroscope.store.store import cache_dir, locked, write_json
 
 SKIP = (".md", ".gitattributes", ".lock")  # documentation and VCS files do not change activations
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cache_file() -> Path:

@@ -50,15 +50,20 @@ def locked(store_path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, data offset) of an open .npy file, its position left at the data."""
+    fmt = np.lib.format
+    major, _ = fmt.read_magic(f)
+    shape, fortran, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+    return shape, fortran, dtype, f.tell()
+
+
 def npy_problem(path: Path, shape: tuple[int, int], dtype: Any) -> str | None:
     """What is wrong with a shard's .npy file (None if nothing): missing, unreadable header,
     another shape or dtype, or a size that does not match its header (truncated or padded)."""
     try:
         with open(path, "rb") as f:
-            fmt = np.lib.format
-            major, _ = fmt.read_magic(f)
-            got, fortran, got_dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
-            header = f.tell()
+            got, fortran, got_dtype, header = npy_header(f)
     except FileNotFoundError:
         return f"{path}: missing"
     except (OSError, ValueError) as exc:
@@ -184,13 +189,11 @@ class ActivationStore:
             del arr  # unmap now
             return
         with open(path, "rb") as f:
-            fmt = np.lib.format
-            major, _ = fmt.read_magic(f)
-            shape, fortran, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+            shape, fortran, dtype, header = npy_header(f)
             need = int(runs[:, 1].max()) if len(runs) else 0
             if fortran or len(shape) != 2 or need > shape[0] or dtype != self.dtype:
                 raise StoreError(f"{path}: expected a C-order [tokens, units] {self.dtype} array of at least {need} rows")
-            header, row_bytes = f.tell(), shape[1] * dtype.itemsize
+            row_bytes = shape[1] * dtype.itemsize
             for lo, hi, dst in runs.tolist():
                 f.seek(header + lo * row_bytes)
                 buf = out[dst:dst + hi - lo] if direct else np.empty((hi - lo, shape[1]), dtype=dtype)
