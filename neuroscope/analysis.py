@@ -131,23 +131,15 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
     return pairs
 
 
-def analyze(cfg: DictConfig) -> dict[str, Any]:
-    """Run the study described by `cfg` and write results.json + config.yaml into `cfg.output_dir`."""
-    validate_analyze(cfg)
-    t0 = time.perf_counter()
-    seed_everything(int(cfg.seed))
-    set_plugin_dirs(list(cfg.plugins.dirs))
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_config(cfg, out_dir)
-
-    task_cfg = to_dict(cfg.task)
+def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
+          method: dict[str, Any] | None) -> dict[str, Any]:
+    """One study (task corpus → store of `model_node` → `method`'s ranking and evaluation), as the
+    results.json dict; nothing written except the store."""
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
-    store, reused = _store(cfg, to_dict(cfg.model), corpus, "model")
+    store, reused = _store(cfg, model_node, corpus, "model")
     store.save_labels(task_key(task_cfg), corpus.labels, corpus.split, corpus.classes)
-    method = to_dict(cfg.get("method")) or None
     results: dict[str, Any] = {
-        "model": cfg.model.name,
+        "model": model_node["name"],
         "task": corpus.name,
         "method": method["name"] if method else None,
         "seed": int(cfg.seed),
@@ -164,6 +156,25 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     }
     if method:
         results.update(_study(cfg, task_cfg, corpus, store, method))
+    return results
+
+
+def analyze(cfg: DictConfig) -> dict[str, Any]:
+    """Run the study (or the experiment, with `ablation`) described by `cfg` and write
+    results.json + config.yaml into `cfg.output_dir`."""
+    validate_analyze(cfg)
+    t0 = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    set_plugin_dirs(list(cfg.plugins.dirs))
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, out_dir)
+    if cfg.get("ablation"):
+        from neuroscope.ablation.experiment import run_experiment  # loads torch and Lightning
+
+        results = run_experiment(cfg, out_dir)
+    else:
+        results = study(cfg, to_dict(cfg.task), to_dict(cfg.model), to_dict(cfg.get("method")) or None)
     results["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_results(results, out_dir)
     tables = write_tables(results, out_dir)

@@ -143,6 +143,13 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("store.batch_tokens", integer(1)),
     ("store.root", writable_dir),
     ("output_dir", writable_dir),
+    ("ablation.shares", each(number(0, 100))),
+    ("ablation.mode", choice("zero", "mean", "patch")),
+    ("ablation.where", choice("output", "recurrent")),
+    ("ablation.random_draws", integer(0)),
+    ("ablation.stage", choice("test", "validate")),
+    ("checkpoints", each(lambda v: None if Path(str(v)).expanduser().is_file()
+                         else f"{v} does not exist (or is not a file); train one with train.py")),
 )
 
 # key -> registry its value must name (None: not set, skipped)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -85,10 +86,14 @@ class NLMModule(pl.LightningModule):
         self.vocab = vocab
         self.model = LanguageModel(len(vocab), **self.arch)
 
-    def make_datamodule(self, data_cfg: Mapping[str, Any] | None) -> Multi30kDataModule:
-        """Monolingual Multi30k (`data.src_lang`, English by default); its training vocabulary sizes the model."""
+    def make_datamodule(self, data_cfg: Mapping[str, Any] | None, keep_vocab: bool = False) -> Multi30kDataModule:
+        """Monolingual Multi30k (`data.src_lang`, English by default); its training vocabulary sizes
+        the model, or with `keep_vocab` (a trained model) the model's vocabulary encodes the data."""
         dm = Multi30kDataModule.from_config(data_cfg, tgt_lang=None)
-        self.set_vocab(dm.build_vocab()[0])
+        if keep_vocab and self.vocab is not None:
+            dm.src_vocab = self.vocab
+        else:
+            self.set_vocab(dm.build_vocab()[0])
         return dm
 
     def fingerprint(self) -> dict[str, Any]:  # what analyze.py calls first on a model
@@ -147,6 +152,16 @@ class NLMModule(pl.LightningModule):
             opt, mode="min", factor=self.hparams.lr_decay, patience=self.hparams.lr_patience)
         return {"optimizer": opt,
                 "lr_scheduler": {"scheduler": sched, "monitor": "val/perplexity", "interval": "epoch"}}
+
+    ablation_metric_name, higher_is_better, ablation_decoding = "perplexity", False, ""
+
+    def ablation_metric(self, batches: list[dict[str, Any]]) -> float:
+        """Perplexity over `batches` (what NeuronAblation re-measures): exp(summed NLL / tokens)."""
+        total, count = 0.0, 0
+        for batch in batches:
+            nll, tokens, _ = self._nll_sum(batch)
+            total, count = total + float(nll), count + tokens
+        return float(np.exp(total / max(count, 1)))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Architecture and vocabulary as plain lists: the checkpoint loads with weights_only=True."""

@@ -276,9 +276,13 @@ class NMTModule(pl.LightningModule):
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.model = NMTModel(len(src_vocab), len(tgt_vocab), **self.arch)
 
-    def make_datamodule(self, data_cfg: Mapping[str, Any] | None) -> Multi30kDataModule:
-        """The Multi30k en→de datamodule of `data_cfg`; its training vocabularies size this model."""
+    def make_datamodule(self, data_cfg: Mapping[str, Any] | None, keep_vocab: bool = False) -> Multi30kDataModule:
+        """The Multi30k en→de datamodule of `data_cfg`; its training vocabularies size this model,
+        or with `keep_vocab` (a trained model) the model's vocabularies encode the data."""
         dm = Multi30kDataModule.from_config(data_cfg)
+        if keep_vocab and self.src_vocab is not None:
+            dm.src_vocab, dm.tgt_vocab = self.src_vocab, self.tgt_vocab
+            return dm
         src, tgt = dm.build_vocab()
         if tgt is None:
             raise ConfigError("data.tgt_lang: the NMT needs a target language (e.g. de)")
@@ -353,6 +357,23 @@ class NMTModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._finish("test")
+
+    ablation_metric_name, higher_is_better = "bleu", True
+
+    @property
+    def ablation_decoding(self) -> str:
+        beam = int(self.hparams.beam_size)
+        return "greedy" if beam <= 1 else f"beam {beam}, length penalty {self.hparams.length_penalty}"
+
+    def ablation_metric(self, batches: list[dict[str, Any]]) -> float:
+        """Corpus sacreBLEU of the test-time decoding (`beam_size`) over `batches` (what NeuronAblation re-measures)."""
+        rows: list[tuple[int, str, str]] = []
+        for batch in batches:
+            hyps = to_text(self.translate_ids(batch["src"], batch["src_len"], int(self.hparams.beam_size)),
+                           self.tgt_vocab)  # type: ignore[arg-type]
+            rows.extend(zip(batch["index"].tolist(), hyps, batch["ref"], strict=True))
+        rows.sort()
+        return corpus_bleu([r[1] for r in rows], [r[2] for r in rows])
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

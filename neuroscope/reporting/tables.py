@@ -23,10 +23,21 @@ def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[lis
     if "ranking" in results:
         rows = [[i + 1, n, *n.split(":")] for i, n in enumerate(results["ranking"])]
         tables["ranking"] = (["rank", "neuron", "site", "unit"], rows)
+    if "ablation" in results:
+        tables["ablation"] = ablation_table(results["ablation"])
     if "lambda_search" in results:
         cols = list(results["lambda_search"][0])
         tables["lambda_search"] = (cols, [[r[c] for c in cols] for r in results["lambda_search"]])
     return tables
+
+
+def ablation_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Rows (arm, % ablated, neurons silenced, metric, sd of the random draws) of an ablation block."""
+    metric = block["metric"]
+    sd = block.get("random_sd", {})
+    rows = [[arm, k, block["neurons_silenced"].get(k), v, sd.get(k) if arm == "random" else None]
+            for arm, curve in block["curves"].items() for k, v in curve.items()]
+    return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd"], rows
 
 
 def write_tables(results: dict[str, Any], out_dir: str | Path) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -51,13 +62,23 @@ def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]
         return
     for name, (cols, rows) in tables.items():
         logger.log_table(key=f"tables/{name}", columns=cols, data=rows[:1000] if name == "ranking" else rows)
-    subsets = (results or {}).get("subsets")
-    if subsets and hasattr(logger, "experiment"):
-        import wandb
+    results = results or {}
+    if not hasattr(logger, "experiment") or not ({"subsets", "ablation"} & set(results)):
+        return
+    import wandb
 
-        kinds = list(subsets)
-        percents = list(subsets[kinds[0]])
-        chart = wandb.plot.line_series(
-            xs=[float(p) for p in percents], ys=[[subsets[k][p]["accuracy"] for p in percents] for k in kinds],
-            keys=kinds, title="accuracy of a probe retrained on k % of the neurons", xname="% neurons")
-        logger.experiment.log({"charts/subsets": chart})
+    def chart(key: str, xs: list[str], series: dict[str, list[float]], title: str, xname: str) -> None:
+        logger.experiment.log({key: wandb.plot.line_series(
+            xs=[float(x) for x in xs], ys=list(series.values()), keys=list(series), title=title, xname=xname)})
+
+    if "subsets" in results:
+        subsets = results["subsets"]
+        percents = list(next(iter(subsets.values())))
+        chart("charts/subsets", percents, {k: [c[p]["accuracy"] for p in percents] for k, c in subsets.items()},
+              "accuracy of a probe retrained on k % of the neurons", "% neurons")
+    if "ablation" in results:
+        block = results["ablation"]
+        chart(f"charts/ablation_{block['metric']}", block["shares"],
+              {arm: [c[k] for k in block["shares"]] for arm, c in block["curves"].items()},
+              f"{block['metric']} with the top k % of each arm silenced ({block['mode']}, {block['where']})",
+              "% neurons silenced")

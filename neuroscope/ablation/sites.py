@@ -1,0 +1,87 @@
+"""Where each neuron site of a model lives as a module: the hook points ablation acts on.
+
+A site `s` of a model is a slice of the last dimension of one module's output. LSTM sites are
+single-layer `nn.LSTM` modules (direction `d` of a bidirectional layer is units `d*H … (d+1)*H`
+of its output and row `d` of its final state); transformer sites are a layer's output hidden states.
+Plugins name their own sites by giving their network a `hook_points()` method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from neuroscope.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """One site: `module`'s output columns `start:stop`; `kind` says how to read that output."""
+
+    module: nn.Module
+    start: int
+    stop: int
+    kind: str = "lstm"  # lstm: (out [B,T,dirs*H] or PackedSequence, (h, c)) | tensor: hidden states [B,T,H] or (hidden, ...)
+    direction: int = 0  # lstm: row of the final (h, c) this site is
+    state_read_elsewhere: bool = False  # lstm: the final h feeds another module (the NMT bridge): silence it too
+
+    @property
+    def width(self) -> int:
+        return self.stop - self.start
+
+
+def network(model: Any) -> nn.Module:
+    """The `nn.Module` behind a LightningModule (`.model`), a neuron source (`.model`) or itself."""
+    inner = getattr(model, "model", None)
+    if isinstance(inner, nn.Module):
+        return inner
+    if isinstance(model, nn.Module):
+        return model
+    raise ConfigError(f"ablation: {type(model).__name__} is not a torch model and has no `.model`")
+
+
+def hook_points(model: Any) -> dict[str, HookPoint]:
+    """{site: HookPoint} of the NMT, the LM, a Hugging Face transformer, or a plugin network."""
+    net = network(model)
+    own = getattr(net, "hook_points", None)
+    if callable(own):
+        return dict(own())
+    from neuroscope.models.nlm import LanguageModel
+    from neuroscope.models.nmt import NMTModel
+
+    if isinstance(net, LanguageModel):
+        h = net.lstm.hidden
+        return {f"lm.l{i}": HookPoint(m, 0, h) for i, m in enumerate(net.lstm.layers)}
+    if isinstance(net, NMTModel):
+        return _nmt_points(net)
+    if hasattr(net, "config") and hasattr(net.config, "hidden_size"):
+        return _transformer_points(net)
+    raise ConfigError(f"ablation: no neuron sites known for {type(net).__name__}; give it a "
+                      "`hook_points()` method returning {site: neuroscope.ablation.sites.HookPoint}")
+
+
+def _nmt_points(net: Any) -> dict[str, HookPoint]:
+    h, enc = net.hidden, net.encoder
+    dirs = ["fwd", "bwd"][: enc.dirs]
+    last = len(enc.layers) - 1
+    points = {f"encoder.l{i}.{d}": HookPoint(m, k * h, (k + 1) * h, direction=k, state_read_elsewhere=i == last)
+              for i, m in enumerate(enc.layers) for k, d in enumerate(dirs)}
+    points.update({f"decoder.l{i}": HookPoint(m, 0, h) for i, m in enumerate(net.decoder.layers)})
+    return points
+
+
+def _transformer_points(net: Any) -> dict[str, HookPoint]:
+    """`embeddings` (the embedding block's output) and `layer{i}` (the i-th block's output, as
+    hidden_states[i]; for models with a final norm, e.g. GPT-2, before that norm)."""
+    width = int(net.config.hidden_size)
+    layers = next((m for m in net.modules() if isinstance(m, nn.ModuleList)
+                   and len(m) == int(getattr(net.config, "num_hidden_layers", -1))), None)
+    if layers is None:
+        raise ConfigError(f"ablation: cannot find the layer list of {type(net).__name__}")
+    points = {f"layer{i + 1}": HookPoint(m, 0, width, kind="tensor") for i, m in enumerate(layers)}
+    emb = getattr(net, "embeddings", None)
+    if isinstance(emb, nn.Module):
+        points["embeddings"] = HookPoint(emb, 0, width, kind="tensor")
+    return points
