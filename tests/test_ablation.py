@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from neuroscope.ablation.callback import NeuronAblation, top_share
+from neuroscope.ablation.callback import NeuronAblation, share_key, top_share
 from neuroscope.ablation.hooks import lstm_steps, record, silence
 from neuroscope.ablation.sites import hook_points
 from neuroscope.errors import ConfigError
@@ -145,6 +145,40 @@ def test_mean_mode_on_a_constant_unit_changes_nothing() -> None:
         torch.testing.assert_close(lm(x)[0], logits, atol=1e-6, rtol=1e-6)
     with silence(lm, ["lm.l0:3"], mode="zero"):
         assert not torch.allclose(lm(x)[0], logits, atol=1e-4)
+
+
+def test_silencing_an_exactly_zero_unit_changes_nothing() -> None:
+    lm, x = tiny_lm(), lm_batch()
+    lstm = lm.lstm.layers[1]
+    constant_unit(lstm, 2)
+    with torch.no_grad():
+        lstm.bias_ih_l0[2 + 2 * H] = 0.0  # g = tanh(0) = 0: c and h stay exactly 0
+    assert torch.all(site_output(lm, "lm.l1", lambda: lm(x))[..., 2] == 0)
+    logits, _ = lm(x)
+    for where in ("output", "recurrent"):
+        with silence(lm, ["lm.l1:2"], where=where):
+            torch.testing.assert_close(lm(x)[0], logits, atol=1e-6 if where == "recurrent" else 0, rtol=0)
+    ranking = [f"lm.l1:{u}" for u in range(H) if u != 2] + ["lm.l1:2"]  # the dead unit last
+    res = NeuronAblation({"r": ranking}, shares=[0, 100 / H], random_draws=0).run(LogitSum(lm), [x])
+    one = share_key(100 / H)  # one neuron
+    assert res["curves"]["r_bottom"][one] == res["baseline"] != res["curves"]["r_top"][one]
+
+
+class LogitSum(nn.Module):
+    """A module whose metric reads the LM's whole output."""
+
+    ablation_metric_name = "logit_sum"
+
+    def __init__(self, lm: LanguageModel) -> None:
+        super().__init__()
+        self.model = lm
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def ablation_metric(self, batches: list[torch.Tensor]) -> float:
+        return float(sum(self.model(x)[0].double().abs().sum() for x in batches))
 
 
 def test_patch_copies_another_inputs_activations() -> None:

@@ -193,9 +193,16 @@ def load_task(cfg: Mapping[str, Any], root: str | None = None, download: bool = 
     if counts["unseen_labels"] and not cfg.get("control"):
         log.warning("task '%s': labels unseen in train, on %d dev/test token(s), are %s (task.unknown_label=%s): %s",
                     name, sum(counts["unseen_labels"].values()), "<unk>" if unknown == "unk" else "skipped",
-                    unknown, counts["unseen_labels"])
+                    unknown, _some(counts["unseen_labels"]))
     info = {**counts, **info, "sentences": len(sentences)}
     return TaskCorpus(name + ("_control" if cfg.get("control") else ""), sentences, ids, split, classes, sources, info)
+
+
+def _some(counts: dict[str, int], shown: int = 10) -> str:
+    """The first `shown` entries of a label count, and how many more (warnings stay one line)."""
+    items = ", ".join(f"{k!r}: {v}" for k, v in list(counts.items())[:shown])
+    return "{" + items + (f", ... {len(counts) - shown} more (all in results.json task_info)}}"
+                          if len(counts) > shown else "}")
 
 
 def _check_classes(name: str, raw: list[str | None], split: np.ndarray, labeler: Labeler,
@@ -211,7 +218,7 @@ def _check_classes(name: str, raw: list[str | None], split: np.ndarray, labeler:
     rare = {lab: n for lab, n in sorted(counts.items()) if n < RARE_CLASS_TOKENS}
     if rare:
         log.warning("task '%s': %d class(es) have fewer than %d train tokens (probe results on them are "
-                    "noisy): %s", name, len(rare), RARE_CLASS_TOKENS, rare)
+                    "noisy): %s", name, len(rare), RARE_CLASS_TOKENS, _some(rare))
     return rare
 
 
