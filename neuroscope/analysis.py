@@ -132,11 +132,13 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
 
 
 def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
-          method: dict[str, Any] | None) -> dict[str, Any]:
+          method: dict[str, Any] | None, keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """One study (task corpus → store of `model_node` → `method`'s ranking and evaluation), as the
-    results.json dict; nothing written except the store."""
+    results.json dict; nothing written except the store. `keep` receives the store and the corpus."""
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
     store, reused = _store(cfg, model_node, corpus, "model")
+    if keep is not None:
+        keep.update(store=store, corpus=corpus)
     store.save_labels(task_key(task_cfg), corpus.labels, corpus.split, corpus.classes)
     results: dict[str, Any] = {
         "model": model_node["name"],
@@ -169,17 +171,37 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, out_dir)
+    rep = to_dict(cfg.get("report")) or {}
+    if rep.get("input"):
+        from neuroscope.reporting.sweep import sweep_report
+
+        return sweep_report(rep["input"], out_dir)
+    keep: dict[str, Any] = {}
     if cfg.get("ablation"):
         from neuroscope.ablation.experiment import run_experiment  # loads torch and Lightning
 
         results = run_experiment(cfg, out_dir)
     else:
-        results = study(cfg, to_dict(cfg.task), to_dict(cfg.model), to_dict(cfg.get("method")) or None)
+        results = study(cfg, to_dict(cfg.task), to_dict(cfg.model), to_dict(cfg.get("method")) or None, keep)
     results["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_results(results, out_dir)
     tables = write_tables(results, out_dir)
+    report, figures = None, {}
+    if rep.get("enabled"):
+        from neuroscope.reporting.report import run_report  # matplotlib only when reporting
+
+        corpus = keep.get("corpus")
+        report, figures = run_report(results, out_dir, keep.get("store"), corpus.words if corpus else None, rep)
     with experiment_logger(cfg.get("logger"), cfg, light=True) as logger:
         log_results(logger, results)
         log_tables(logger, tables, results)
+        if figures:
+            from neuroscope.reporting.report import log_figures
+
+            log_figures(logger, figures)
     log.info("results written to %s", out_dir / "results.json")
+    if rep.get("summary"):
+        from neuroscope.reporting.summary import print_summary
+
+        print_summary(results, str(report) if report else None)
     return results

@@ -84,8 +84,10 @@ def test_dalvi2019_experiment_end_to_end(seeds: dict[str, object], tmp_path: Pat
 def test_all_units_silenced_in_the_lm_is_worse_than_none(seeds: dict[str, object], tmp_path: Path) -> None:
     res = analyze(compose_analyze(experiment_overrides(seeds, "nlm_lstm", tmp_path / "r", [
         "ablation.properties=[{name: upos}]", "ablation.correlation=[]", "ablation.where=recurrent",
-        "ablation.mode=mean"])))
+        "ablation.mode=mean", "logger=wandb"])))
     block = res["ablation"]
+    runs = list((tmp_path / "r" / "wandb").glob("offline-run-*"))  # the curves' chart and table went to W&B
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
     assert block["where"] == "recurrent" and block["mode"] == "mean"
     assert block["curves"]["lca_upos_top"]["100"] > block["baseline"]  # perplexity rises
 

@@ -38,6 +38,9 @@ class WandbRun:
     def log_table(self, key: str, columns: list[str], data: list[list[Any]]) -> None:
         self.experiment.log({key: self._wandb.Table(columns=columns, data=data)})
 
+    def log_image(self, key: str, images: list[Any]) -> None:
+        self.experiment.log({key: [self._wandb.Image(i) for i in images]})
+
     def finalize(self, status: str) -> None:
         self.experiment.finish(exit_code=0 if status == "success" else 1)
 

@@ -1,0 +1,88 @@
+"""The few lines a researcher reads at the end of a run: what was found, in a terminal table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+
+def _f(x: Any, sd: Any = None) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3f}" + (f" ± {sd:.3f}" if isinstance(sd, float) else "")
+    return str(x)
+
+
+def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, columns, rows) blocks of a run's results.json, for any renderer."""
+    st = res.get("store", {})
+    head = [["model / task / method", f"{res.get('model')} / {res.get('task')} / {res.get('method')} (seed {res.get('seed')})"]]
+    if st:
+        head.append(["store", f"{st.get('n_tokens')} words x {st.get('n_neurons')} neurons"
+                     + (" (reused)" if st.get("reused") else f" (built in {_f(st.get('extract_seconds'))} s)")])
+    if "oracle" in res:
+        head.append(["oracle accuracy (all neurons)", _f(res["oracle"]["accuracy"])])
+    if "control" in res:
+        head.append(["control task accuracy", _f(res["control"]["accuracy"], res["control"].get("accuracy_sd"))])
+        head.append(["selectivity", _f(res.get("selectivity"), res.get("selectivity_sd"))])
+    if "minimal_subset" in res:
+        m = res["minimal_subset"]
+        head.append(["minimal subset", f"{m['n_neurons']} neurons ({100 * m['share']:.1f} %), accuracy {_f(m['accuracy'])}"])
+    if "correlation" in res:
+        sim = res["correlation"]["similarity"]
+        head.append(["similarity to the other models", f"maxcorr {_f(sim['mean_maxcorr'])}, SVCCA {_f(sim['mean_cca'])}, "
+                     f"CKA {_f(sim['linear_cka'])}"])
+    if res.get("ranking"):
+        head.append(["first neurons", ", ".join(res["ranking"][:5])])
+    tim = res.get("timings", {})
+    if "total_seconds" in tim:
+        head.append(["wall time", f"{tim['total_seconds']:.1f} s"])
+    sections = [("run", ["", ""], head)]
+    subsets = res.get("subsets")
+    if subsets:
+        ks = sorted(next(iter(subsets.values())), key=float)
+        kinds = list(subsets)
+        rows = [[f"{k} %"] + [_f(subsets[kind][k]["accuracy"], subsets[kind][k].get("accuracy_sd")) for kind in kinds]
+                for k in ks]
+        sections.append(("probe on k % of the neurons (test accuracy)", ["k", *kinds], rows))
+    layers = res.get("layers")
+    if layers:
+        rows = [[s, _f(v.get("top_share")), _f(v.get("accuracy"))] for s, v in layers.items()]
+        sections.append(("layers", ["site", "share of top neurons", "probe on the site"], rows))
+    block = res.get("ablation")
+    if block:
+        shares = block["shares"]
+        rows = [[arm] + [_f(c[k]) for k in shares] for arm, c in block["curves"].items()]
+        sections.append((f"{block['metric']} with the top k % silenced ({block['mode']}, {block['where']})",
+                         ["arm", *[f"{k} %" for k in shares]], rows))
+    for name, s in (res.get("studies") or {}).items():
+        sections[0][2].append([f"study {name}", ", ".join(f"{k} {_f(v)}" for k, v in s.items()
+                                                       if k in ("oracle_accuracy", "minimal_subset", "top_accuracy",
+                                                                "random_accuracy", "bottom_accuracy"))])
+    return sections
+
+
+def print_summary(res: dict[str, Any], report: str | None = None, file: TextIO | None = None) -> None:
+    """Print the summary tables (rich when installed, plain text otherwise) and the report's path."""
+    out = file or sys.stdout
+    sections = summary_sections(res)
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # plain text
+        for title, cols, rows in sections:
+            print(f"\n{title}", file=out)
+            for row in ([cols] if any(cols) else []) + rows:
+                print("  " + " | ".join(row), file=out)
+    else:
+        console = Console(file=out, width=120)
+        for title, cols, rows in sections:
+            table = Table(title=title, show_header=any(cols), title_justify="left")
+            for c in cols:
+                table.add_column(c)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    if report:
+        print(f"report: {report}", file=out)
