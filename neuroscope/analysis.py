@@ -45,6 +45,11 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
     ev = to_dict(cfg.evaluation)
     probe_params = to_dict(cfg.probe)
     selection = probe_params.pop("selection", {"enabled": False})
+    load, save = probe_params.pop("load", None), probe_params.pop("save", False)
+    if load:  # a saved probe evaluated on this corpus, nothing trained
+        from neuroscope.probes.saved import load_probe
+
+        return {"loaded_probe": load_probe(load).evaluate(store, corpus.labels, corpus.classes, corpus.split)}
     probe_cfg = ProbeConfig.from_dict({**probe_params, "seed": int(cfg.seed)})
     memory = float(ev["memory_gb"])
     splits = Splits.build(store, corpus.labels, corpus.split, len(corpus.classes), memory)
@@ -60,10 +65,20 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
     if "pairs" in inputs_of(method["name"]):  # a correlation method: the other models' stores
         pairs = _pairs(cfg, corpus, store, method)
         extra["pairs"] = lambda: pairs
+    kept: dict[str, Any] = {}
     out = run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls,
-                    extra_inputs=extra)
+                    extra_inputs=extra, keep=kept)
     if "correlation" in out:
         out["correlation"].update(_models_and_stores(cfg, store, pairs))
+    if save and "oracle" in kept:
+        from neuroscope.probes.saved import save_probe
+
+        settings = kept["cfg"]
+        path = save_probe(kept["oracle"], Path(cfg.output_dir) / "probe", corpus.classes, store.neurons,
+                          model=str(cfg.model.name), task=corpus.name, task_config=task_cfg, seed=int(cfg.seed),
+                          lambda1=settings.lambda1, lambda2=settings.lambda2, penalty=settings.penalty,
+                          store=str(store.path), test_accuracy=out["oracle"]["accuracy"])
+        out["probe"]["saved"] = str(path)
     return out
 
 

@@ -139,9 +139,21 @@ def test_lightning_module_trains_the_same_probe() -> None:
     x, y = separable(600)
     cfg = ProbeConfig(seed=0, epochs=2, batch_size=100, patience=0, proximal=False)  # autograd: L1 subgradient
     fast, _ = fit_probe(ArrayChunks(x, y), 3, cfg)
-    lit = fit_probe_lightning(ArrayChunks(x, y), 3, cfg)
+    lit, _ = fit_probe_lightning(ArrayChunks(x, y), 3, cfg)
     np.testing.assert_allclose(fast.weight, lit.weight, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fast.bias, lit.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_lightning_backend_trains_the_same_proximal_probe_with_early_stopping() -> None:
+    x, y = separable(900)
+    train, dev = ArrayChunks(x[:600], y[:600]), ArrayChunks(x[600:], y[600:])
+    cfg = ProbeConfig(seed=0, epochs=4, batch_size=100, lambda1=1e-2)  # proximal L1 (exact zeros), dev plateaus
+    fast, fast_info = fit_probe(train, 3, cfg, dev)
+    lit, lit_info = fit_probe(train, 3, cfg.with_(backend="lightning"), dev)  # dispatched by probe.backend
+    np.testing.assert_allclose(fast.weight, lit.weight, rtol=1e-3, atol=1e-4)
+    assert np.count_nonzero(fast.weight == 0) == np.count_nonzero(lit.weight == 0) > 0
+    assert fast_info["best_epoch"] == lit_info["best_epoch"]
+    np.testing.assert_allclose(fast_info["dev_accuracy"], lit_info["dev_accuracy"], atol=1e-6)
 
 
 def test_moments_are_exact_over_chunks() -> None:
@@ -225,8 +237,9 @@ def test_lightning_module_logs_torchmetrics_validation_accuracy() -> None:
     trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")
     trainer.fit(module, loader, val)
-    want = evaluate(module.to_probe(), ArrayChunks(x[:200], y[:200]), 3)["accuracy"]
-    assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(want, abs=1e-6) and want > 0.8
+    want = evaluate(module.to_probe(), ArrayChunks(x[:200], y[:200]), 3)["accuracy"]  # the best epoch's probe
+    assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(module.dev_history[-1], abs=1e-6)
+    assert max(module.dev_history) == pytest.approx(want, abs=1e-6) and want > 0.8
 
 
 def test_streamed_chunks_read_into_a_reused_buffer(tmp_path: Path) -> None:

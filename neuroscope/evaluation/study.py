@@ -126,10 +126,12 @@ def probe_block(cfg: ProbeConfig) -> dict[str, Any]:
 def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
               selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
               control: Splits | list[Splits] | None = None,
-              extra_inputs: dict[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
+              extra_inputs: dict[str, Callable[[], Any]] | None = None,
+              keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a study reports, as a dict following the results.json contract. `control`:
     the control task's splits, one per control draw (selectivity is their mean, with spread);
-    `extra_inputs`: method inputs the caller provides (e.g. `pairs` of a correlation method)."""
+    `extra_inputs`: method inputs the caller provides (e.g. `pairs` of a correlation method);
+    `keep` receives the oracle probe and its settings (`oracle`, `cfg`)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
     cfg = probe_cfg
@@ -148,6 +150,8 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     out["probe"] = {**probe_block(cfg), "in_memory": splits.in_memory,
                     "selection_rule": rule or "fixed"}
     oracle, info = splits.fit(cfg)
+    if keep is not None:
+        keep.update(oracle=oracle, cfg=cfg)
     out["probe"].update(epochs=info["epochs"], best_epoch=info["best_epoch"])
     probe_seconds = info["seconds"]
     scores = splits.score(oracle, per_class=True)

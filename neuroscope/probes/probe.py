@@ -32,6 +32,7 @@ from neuroscope.probes.data import (
 )
 
 PENALTIES = ("elastic", "neurox")
+BACKENDS = ("numpy", "lightning")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,14 @@ class ProbeConfig:
     patience: int = 2  # epochs without a dev-accuracy gain of > min_delta before stopping (0 = never stop early)
     min_delta: float = 0.001  # smallest dev-accuracy gain (0.1 point) that counts as progress, as in Lightning
     seed: int = 0
+    backend: str = "numpy"  # numpy (the fast loop, CPU) | lightning (a pytorch_lightning.Trainer: GPUs, clusters)
+    accelerator: str = "cpu"  # lightning backend: cpu | gpu | auto | ...
+    devices: int = 1  # lightning backend
+    precision: str = "32-true"  # lightning backend: 32-true | 16-mixed | bf16-mixed
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"probe.backend: expected one of {BACKENDS}, got '{self.backend}'")
         if self.penalty not in PENALTIES:
             raise ConfigError(f"probe.penalty: expected one of {PENALTIES}, got '{self.penalty}'")
         if self.lambda1 < 0 or self.lambda2 < 0:
@@ -223,7 +230,12 @@ def mixed_rows(data: TokenChunks, seed: int) -> TokenChunks:
 def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
     """Train with Adam on batches in random order; keep the epoch with the best dev accuracy,
     stopping early after `patience` epochs without progress. Data is used as it comes (in-memory
-    arrays in corpus order: shuffled once; streamed chunks: read into one reused buffer)."""
+    arrays in corpus order: shuffled once; streamed chunks: read into one reused buffer).
+    `cfg.backend="lightning"` trains the same objective with a Lightning Trainer instead."""
+    if cfg.backend == "lightning":
+        from neuroscope.probes.lightning import fit_probe_lightning  # torch and Lightning only here
+
+        return fit_probe_lightning(train, n_classes, cfg, dev)
     t0 = time.perf_counter()
     mean, std = moments(train) if cfg.standardize else (None, None)
     scale = None if std is None else (1.0 / std).astype(np.float32)
