@@ -81,3 +81,22 @@ def test_a_study_saves_its_probe_and_probe_load_evaluates_it_on_another_corpus(t
     assert "test" in res and "lambda_search" not in res
     proc = run(f"task.file={other}", "task=xpos", f"probe.load={saved}", f"hydra.run.dir={tmp_path / 'bad'}")
     assert proc.returncode == 2 and "probe.load" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_py_model_probe_trains_saves_and_the_probe_loads(tmp_path: Path, tiny_bert: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from neuroscope.training import train
+
+    corpus = tiny_conllu(tmp_path / "a.conllu")
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "model=probe", "task=upos", f"task.file={corpus}", "model.source.name=transformer",
+            f"+model.source.path={tiny_bert}", f"model.store.root={tmp_path / 'stores'}", "model.store.progress=false",
+            "model.batch_size=16", "trainer=debug", "trainer.max_epochs=3", "logger=csv", f"output_dir={tmp_path / 'run'}"])
+    res = train(cfg)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert set(saved["test"]) >= {"accuracy", "macro_f1"} and "accuracy" in saved["val"]
+    probe = load_probe(res["probe"])
+    assert probe.classes and probe.meta["task"] == "upos" and len(probe.neurons) == probe.probe.weight.shape[1]
+    assert list((tmp_path / "run" / "csv").rglob("metrics.csv"))  # per-epoch curves in the logger

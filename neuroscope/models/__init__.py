@@ -9,4 +9,5 @@ BUILTINS = {
     "minilm": "neuroscope.models.transformer",
     "nmt_lstm": "neuroscope.models.nmt",
     "nlm_lstm": "neuroscope.models.nlm",
+    "probe": "neuroscope.models.probe",
 }
