@@ -40,6 +40,15 @@ def task_key(task_cfg: dict[str, Any]) -> str:
 def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
     """Probe, rank and evaluate (the LCA protocol) for a configured method; on a corpus without
     labels, a label-free method's ranking and similarities only."""
+    if corpus.values is not None:  # a numeric task: the regression protocol
+        from neuroscope.evaluation.regression import run_regression_study
+
+        params = to_dict(cfg.probe)
+        selection = params.pop("selection", {"enabled": False})
+        for key in ("load", "save", "backend", "accelerator", "devices", "precision"):
+            params.pop(key, None)
+        return run_regression_study(store, corpus, dict(method), ProbeConfig.from_dict({**params, "seed": int(cfg.seed)}),
+                                    selection, to_dict(cfg.evaluation), int(cfg.seed))
     if not corpus.classes:
         return _unlabelled(cfg, corpus, store, dict(method))
     ev = to_dict(cfg.evaluation)

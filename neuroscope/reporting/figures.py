@@ -23,6 +23,13 @@ def _plt() -> Any:
     return plt
 
 
+def score(entry: dict[str, Any] | None, sd: bool = False) -> Any:
+    """A subset's / probe's score: accuracy, or R² for numeric tasks (with `sd`: its spread)."""
+    if not entry:
+        return None
+    return entry.get("accuracy_sd", entry.get("r2_sd")) if sd else entry.get("accuracy", entry.get("r2"))
+
+
 def _label(res: dict[str, Any]) -> str:
     return f"{res.get('model')} · {res.get('task')} · {res.get('method')}"
 
@@ -36,21 +43,21 @@ def plot_subsets(res: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind, curve in subsets.items():
         ks = sorted(curve, key=float)
-        xs, ys = [float(k) for k in ks], [curve[k]["accuracy"] for k in ks]
+        xs, ys = [float(k) for k in ks], [score(curve[k]) for k in ks]
         ax.plot(xs, ys, marker="o", label=kind, color=KIND_COLORS.get(kind))
-        sd = [curve[k].get("accuracy_sd") for k in ks]
+        sd = [score(curve[k], sd=True) for k in ks]
         if all(s is not None for s in sd):
             ax.fill_between(xs, [y - s for y, s in zip(ys, sd, strict=True)],
                             [y + s for y, s in zip(ys, sd, strict=True)], alpha=0.2, color=KIND_COLORS.get(kind))
     if "oracle" in res:
-        ax.axhline(res["oracle"]["accuracy"], ls="--", color="black", lw=1, label="all neurons")
+        ax.axhline(score(res["oracle"]), ls="--", color="black", lw=1, label="all neurons")
     if "control" in res:
         ax.axhline(res["control"]["accuracy"], ls=":", color="#8e44ad", lw=1, label="control task")
     ax.set_xscale("log")
     ticks = sorted({float(k) for curve in subsets.values() for k in curve})
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlabel("% of neurons kept")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("test R²" if res.get("metric") == "r2" else "test accuracy")
     ax.set_title(f"Probe on k % of neurons\n{_label(res)}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -69,7 +76,7 @@ def plot_layers(res: dict[str, Any]) -> Any:
     ax.bar(range(len(sites)), shares, color="#e67e22", label="share of top neurons")
     ax.set_xticks(range(len(sites)), sites, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("share of the top neurons")
-    accs = [layers[s].get("accuracy") for s in sites]
+    accs = [score(layers[s]) for s in sites]
     if any(a is not None for a in accs):
         ax2 = ax.twinx()
         ax2.plot(range(len(sites)), [a if a is not None else float("nan") for a in accs], marker="o",
@@ -166,6 +173,7 @@ def save_figure(fig: Any, path: Path) -> Path:
 def write_figures(res: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Every figure the run has, as `<out_dir>/<name>.png`."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, plot in FIGURES.items():
         fig = plot(res)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from neuroscope.reporting.figures import score
+
 
 def _f(x: Any, sd: Any = None) -> str:
     if x is None:
@@ -22,7 +24,8 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
         head.append(["store", f"{st.get('n_tokens')} words x {st.get('n_neurons')} neurons"
                      + (" (reused)" if st.get("reused") else f" (built in {_f(st.get('extract_seconds'))} s)")])
     if "oracle" in res:
-        head.append(["oracle accuracy (all neurons)", _f(res["oracle"]["accuracy"])])
+        metric = "R²" if res.get("metric") == "r2" else "accuracy"
+        head.append([f"oracle {metric} (all neurons)", _f(score(res["oracle"]))])
     if "control" in res:
         head.append(["control task accuracy", _f(res["control"]["accuracy"], res["control"].get("accuracy_sd"))])
         head.append(["selectivity", _f(res.get("selectivity"), res.get("selectivity_sd"))])
@@ -43,12 +46,13 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     if subsets:
         ks = sorted(next(iter(subsets.values())), key=float)
         kinds = list(subsets)
-        rows = [[f"{k} %"] + [_f(subsets[kind][k]["accuracy"], subsets[kind][k].get("accuracy_sd")) for kind in kinds]
+        rows = [[f"{k} %"] + [_f(score(subsets[kind][k]), score(subsets[kind][k], sd=True)) for kind in kinds]
                 for k in ks]
-        sections.append(("probe on k % of the neurons (test accuracy)", ["k", *kinds], rows))
+        sections.append((f"probe on k % of the neurons (test {'R²' if res.get('metric') == 'r2' else 'accuracy'})",
+                         ["k", *kinds], rows))
     layers = res.get("layers")
     if layers:
-        rows = [[s, _f(v.get("top_share")), _f(v.get("accuracy"))] for s, v in layers.items()]
+        rows = [[s, _f(v.get("top_share")), _f(score(v))] for s, v in layers.items()]
         sections.append(("layers", ["site", "share of top neurons", "probe on the site"], rows))
     block = res.get("ablation")
     if block:

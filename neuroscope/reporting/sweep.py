@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroscope.errors import ConfigError
+from neuroscope.reporting.figures import score
 from neuroscope.reporting.html import image, table, write_page
 from neuroscope.reporting.results import atomic_write
 
@@ -73,8 +74,8 @@ def _top_site(res: dict[str, Any]) -> str | None:
 
 
 def _best_site(res: dict[str, Any]) -> str | None:
-    layers = {s: v for s, v in (res.get("layers") or {}).items() if v.get("accuracy") is not None}
-    return max(layers, key=lambda s: layers[s]["accuracy"]) if layers else None
+    layers = {s: v for s, v in (res.get("layers") or {}).items() if score(v) is not None}
+    return max(layers, key=lambda s: score(layers[s])) if layers else None
 
 
 def _r(x: Any, nd: int = 3) -> Any:
@@ -91,9 +92,9 @@ def run_row(res: dict[str, Any], base: str) -> list[Any]:
     sub = res.get("subsets") or {}
     missing = [key for key in NEEDED if key not in res] if res.get("method") not in (None, "ablation") else []
     return [Path(res["_run"]).name if base else res["_run"], res.get("model"), res.get("task"), res.get("method"),
-            res.get("seed"), _r(_get(res, "oracle", "accuracy")), _r(_get(res, "control", "accuracy")),
+            res.get("seed"), _r(score(res.get("oracle"))), _r(_get(res, "control", "accuracy")),
             _r(res.get("selectivity")), k,
-            *[_r(_get(sub, kind, k, "accuracy")) if k else None for kind in ("top", "random", "bottom")],
+            *[_r(score(_get(sub, kind, k))) if k else None for kind in ("top", "random", "bottom")],
             _get(res, "minimal_subset", "n_neurons"), _r(_get(res, "minimal_subset", "share")),
             _top_site(res), _best_site(res), ", ".join(missing)]
 
@@ -149,8 +150,8 @@ def comparisons(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if len({r.get("seed") for r in group}) < 2:
             continue
         row = [model, task, method, len(group)]
-        for key in (("oracle", "accuracy"), ("minimal_subset", "n_neurons")):
-            vals = [float(v) for r in group if (v := _get(r, *key)) is not None]
+        for pick in (lambda r: score(r.get("oracle")), lambda r: _get(r, "minimal_subset", "n_neurons")):
+            vals = [float(v) for r in group if (v := pick(r)) is not None]
             row.append(f"{statistics.fmean(vals):.3f} ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else None)
         seeds.append(row)
     return {"localized": localized, "overlap": overlap, "agreement": agreement, "seeds": seeds}
@@ -167,7 +168,7 @@ def _figures(runs: list[dict[str, Any]], comp: dict[str, Any], out: Path) -> dic
         for r in curves:
             top = r["subsets"]["top"]
             ks = sorted(top, key=float)
-            ax.plot([float(k) for k in ks], [top[k]["accuracy"] for k in ks], marker=".",
+            ax.plot([float(k) for k in ks], [score(top[k]) for k in ks], marker=".",
                     label=_label(r, "model", "task", "method", "seed"))
         ax.set_xscale("log")
         ax.set_xlabel("% of neurons kept (top of each ranking)")

@@ -14,11 +14,13 @@ def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[lis
     if "subsets" in results:
         cols = ["kind", "percent", "n_neurons", "accuracy", "accuracy_sd", "draws", "accuracy_zeroed",
                 "control_accuracy", "selectivity", "selectivity_sd"]
+        if results.get("metric") == "r2":  # a numeric task's subsets
+            cols = ["kind", "percent", "n_neurons", "r2", "r2_sd", "draws"]
         rows = [[kind, pct] + [v.get(c) for c in cols[2:]]
                 for kind, curve in results["subsets"].items() for pct, v in curve.items()]
         tables["subsets"] = (cols, rows)
     if "layers" in results:
-        cols = ["site", "n_neurons", "accuracy", "top_share"]
+        cols = ["site", "n_neurons", "r2" if results.get("metric") == "r2" else "accuracy", "top_share"]
         tables["layers"] = (cols, [[site] + [v.get(c) for c in cols[1:]] for site, v in results["layers"].items()])
     if "ranking" in results:
         rows = [[i + 1, n, *n.split(":")] for i, n in enumerate(results["ranking"])]
@@ -74,7 +76,7 @@ def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]
     if "subsets" in results:
         subsets = results["subsets"]
         percents = list(next(iter(subsets.values())))
-        chart("charts/subsets", percents, {k: [c[p]["accuracy"] for p in percents] for k, c in subsets.items()},
+        chart("charts/subsets", percents, {k: [c[p].get("accuracy", c[p].get("r2")) for p in percents] for k, c in subsets.items()},
               "accuracy of a probe retrained on k % of the neurons", "% neurons")
     if "ablation" in results:
         block = results["ablation"]

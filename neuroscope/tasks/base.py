@@ -32,17 +32,19 @@ Labeler = Callable[..., list[str | None]]
 
 
 def task(name: str, reader: str = "conllu", hint: Callable[..., str] | None = None,
-         labelled: bool = True) -> Callable[[Labeler], Labeler]:
+         labelled: bool = True, numeric: bool = False) -> Callable[[Labeler], Labeler]:
     """Register a labelling function as task `name`, read by default with `reader`.
 
     `hint(sentences, **params)` adds advice to the error for a train split with a single class.
     `labelled=False`: a corpus of words only (every label None), for label-free methods.
+    `numeric=True`: labels are numbers (None: unlabelled), probed by a linear regression.
     """
 
     def decorator(fn: Labeler) -> Labeler:
         fn.reader = reader  # type: ignore[attr-defined]
         fn.hint = hint  # type: ignore[attr-defined]
         fn.labelled = labelled  # type: ignore[attr-defined]
+        fn.numeric = numeric  # type: ignore[attr-defined]
         return TASKS.register(name)(fn)
 
     return decorator
@@ -59,6 +61,7 @@ class TaskCorpus:
     classes: list[str]  # class id -> label string
     sources: list[dict[str, str]]  # [{"path", "sha256"}] in store order
     info: dict[str, Any] = field(default_factory=dict)  # counts worth reporting
+    values: np.ndarray | None = None  # [tokens] float64 of a numeric task (NaN: unlabelled); labels 0 / -1 then
 
     @property
     def words(self) -> list[list[str]]:
@@ -183,6 +186,8 @@ def load_task(cfg: Mapping[str, Any], root: str | None = None, download: bool = 
     if not getattr(labeler, "labelled", True):  # words only: no classes, every token unlabelled
         info = {**info, "sentences": len(sentences), "labelled": False}
         return TaskCorpus(name, sentences, np.full(len(raw), -1, dtype=np.int64), split, [], sources, info)
+    if getattr(labeler, "numeric", False):
+        return _numeric(name, cfg, sentences, raw, where, split, sources, info)
     if cfg.get("control"):
         words = [w for s in sentences for w in s.words]
         raw = control_labels(words, raw, split == 0, int(cfg.get("control_seed", 0)))
@@ -203,6 +208,26 @@ def _some(counts: dict[str, int], shown: int = 10) -> str:
     items = ", ".join(f"{k!r}: {v}" for k, v in list(counts.items())[:shown])
     return "{" + items + (f", ... {len(counts) - shown} more (all in results.json task_info)}}"
                           if len(counts) > shown else "}")
+
+
+def _numeric(name: str, cfg: Mapping[str, Any], sentences: list[Sentence], raw: list[Any], where: list[str],
+             split: np.ndarray, sources: list[dict[str, str]], info: dict[str, Any]) -> TaskCorpus:
+    """A task whose labels are numbers: `values` (NaN = unlabelled), no classes."""
+    if cfg.get("control"):
+        raise ConfigError(f"task.control: control tasks assign classes; '{name}' is numeric (evaluation.control=false)")
+    values = np.full(len(raw), np.nan)
+    for i, v in enumerate(raw):
+        if v is None:
+            continue
+        try:
+            values[i] = float(v)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{where[i]}: task '{name}' expects a number, got {v!r}") from exc
+    labelled = ~np.isnan(values)
+    if np.unique(values[labelled & (split == 0)]).size < 2:
+        raise DataError(f"task '{name}': fewer than 2 distinct values on the train split; nothing to regress")
+    info = {**info, "kind": "regression", "sentences": len(sentences), "skipped_tokens": int((~labelled).sum())}
+    return TaskCorpus(name, sentences, np.where(labelled, 0, -1).astype(np.int64), split, [], sources, info, values)
 
 
 def _check_classes(name: str, raw: list[str | None], split: np.ndarray, labeler: Labeler,

@@ -51,3 +51,20 @@ def morph(sentence: Sentence, feature: str, missing: str = "label") -> list[str 
             value = "_none" if missing == "label" else None
         out.append(value)
     return out
+
+
+@task("depth", numeric=True)
+def depth(sentence: Sentence) -> list[float]:
+    """Syntactic depth: the number of dependency edges from the word up to the root (the root: 1),
+    a real-valued property for a regression probe (Hewitt & Manning 2019 probe it too)."""
+    heads = [int(h) for h in required(sentence, "head", "HEAD")]
+    out = []
+    for i in range(len(heads)):
+        d, node, seen = 1, i, set()
+        while heads[node] != 0:
+            if node in seen or not 0 < heads[node] <= len(heads):
+                raise DataError(f"{sentence.where(i)}: the HEAD chain of '{sentence.words[i]}' does not reach the root")
+            seen.add(node)
+            node, d = heads[node] - 1, d + 1
+        out.append(float(d))
+    return out
