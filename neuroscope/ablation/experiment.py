@@ -142,6 +142,8 @@ def measure(cfg: DictConfig, node: dict[str, Any], rankings: dict[str, list[str]
         store = ActivationStore(store_path)
         values = store_means(store)
     for key, value in (ab.get("decoding") or {}).items():  # e.g. {beam_size: 1}: greedy BLEU
+        if value is None:  # the checkpoint's own setting
+            continue
         if key not in module.hparams:
             raise ConfigError(f"ablation.decoding.{key}: not a setting of {node['name']} "
                               f"(settings: {sorted(module.hparams)})")
