@@ -30,6 +30,12 @@ def score(entry: dict[str, Any] | None, sd: bool = False) -> Any:
     return entry.get("accuracy_sd", entry.get("r2_sd")) if sd else entry.get("accuracy", entry.get("r2"))
 
 
+def _band(ax: Any, xs: list[float], mean: list[float], sd: list[float], color: str) -> None:
+    """A mean ± sd band (random draws) behind a curve."""
+    ax.fill_between(xs, [m - d for m, d in zip(mean, sd, strict=True)],
+                    [m + d for m, d in zip(mean, sd, strict=True)], color=color, alpha=0.2)
+
+
 def _label(res: dict[str, Any]) -> str:
     return f"{res.get('model')} · {res.get('task')} · {res.get('method')}"
 
@@ -47,8 +53,7 @@ def plot_subsets(res: dict[str, Any]) -> Any:
         ax.plot(xs, ys, marker="o", label=kind, color=KIND_COLORS.get(kind))
         sd = [score(curve[k], sd=True) for k in ks]
         if all(s is not None for s in sd):
-            ax.fill_between(xs, [y - s for y, s in zip(ys, sd, strict=True)],
-                            [y + s for y, s in zip(ys, sd, strict=True)], alpha=0.2, color=KIND_COLORS.get(kind))
+            _band(ax, xs, ys, sd, KIND_COLORS.get(kind) or "grey")
     if "oracle" in res:
         ax.axhline(score(res["oracle"]), ls="--", color="black", lw=1, label="all neurons")
     if "control" in res:
@@ -115,10 +120,8 @@ def plot_ablation(res: dict[str, Any]) -> Any:
         style = {"color": "black", "lw": 2} if arm == "random" else {"ls": "--"} if arm.endswith("_bottom") else {}
         ax.plot(xs, [curve[k] for k in block["shares"]], marker=".", label=arm, **style)
     if block.get("random_sd"):
-        mean = [block["curves"]["random"][k] for k in block["shares"]]
-        sd = [block["random_sd"][k] for k in block["shares"]]
-        ax.fill_between(xs, [m - s for m, s in zip(mean, sd, strict=True)],
-                        [m + s for m, s in zip(mean, sd, strict=True)], color="grey", alpha=0.25)
+        _band(ax, xs, [block["curves"]["random"][k] for k in block["shares"]],
+              [block["random_sd"][k] for k in block["shares"]], "grey")
     ax.set_xlabel("% of neurons silenced")
     ax.set_ylabel(block["metric"])
     ax.set_title(f"{block['metric']} with ranked neurons silenced ({block['mode']}, {block['where']})\n"
