@@ -100,3 +100,20 @@ def test_train_py_model_probe_trains_saves_and_the_probe_loads(tmp_path: Path, t
     probe = load_probe(res["probe"])
     assert probe.classes and probe.meta["task"] == "upos" and len(probe.neurons) == probe.probe.weight.shape[1]
     assert list((tmp_path / "run" / "csv").rglob("metrics.csv"))  # per-epoch curves in the logger
+
+
+@pytest.mark.parametrize("group", ["default", "neurox"])
+def test_probe_configs_reach_every_probe_setting(group: str) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from neuroscope.config import to_dict
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="analyze", overrides=[f"probe={group}", "probe.backend=lightning",
+                                                        "probe.accelerator=auto", "probe.precision=16-mixed"])
+    params = to_dict(cfg.probe)
+    for key in ("selection", "save", "load"):
+        params.pop(key)
+    made = ProbeConfig.from_dict(params)
+    assert (made.backend, made.accelerator, made.precision) == ("lightning", "auto", "16-mixed")
+    assert set(params) == set(ProbeConfig.__dataclass_fields__) - {"seed"}  # every setting is in the config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -142,6 +143,7 @@ def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, de
     if dev is not None and cfg.patience:
         callbacks.append(EarlyStopping(monitor="val/accuracy", mode="max", patience=cfg.patience,
                                        min_delta=cfg.min_delta))
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)  # no banner per probe
     trainer = pl.Trainer(max_epochs=cfg.epochs, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator=cfg.accelerator, devices=cfg.devices,
                          precision=cfg.precision, num_sanity_val_steps=0, callbacks=callbacks, **trainer_kwargs)
