@@ -67,6 +67,10 @@ def test_dalvi2019_experiment_end_to_end(seeds: dict[str, object], tmp_path: Pat
     for name in names:  # every study is a full results.json of its own
         study = json.loads((out / "studies" / name / "results.json").read_text())
         assert len(study["ranking"]) == study["store"]["n_neurons"] == block["n_neurons"]
+        if name.startswith("lca_"):  # each study keeps its own oracle probe
+            assert study["probe"]["saved"] == str(out / "studies" / name / "probe.safetensors")
+            assert (out / "studies" / name / "probe.json").exists()
+    assert not (out / "probe.safetensors").exists()
     arms = {f"{n}_{side}" for n in names for side in ("top", "bottom")} | {"random"}
     assert set(block["curves"]) == arms and block["shares"] == ["0", "25", "50", "100"]
     for curve in block["curves"].values():

@@ -79,6 +79,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         name = f"{lca['name']}_{task_cfg['name']}" + (f"_{task_cfg['params']['feature']}"
                                                        if "feature" in task_cfg["params"] else "")
         studies[name] = _timed(study, cfg, task_cfg, node, dict(lca))
+        _keep_probe(studies[name], out_dir / "studies" / name)  # before the next study saves its own
     for method_name in ab.get("correlation") or []:
         if not others:
             raise ConfigError("ablation.correlation: correlation rankings need other models; give "
@@ -105,6 +106,18 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "ablation": block,
         "timings": {"studies_seconds": round(seconds_studies, 3), "ablation_seconds": block["seconds"]},
     }
+
+
+def _keep_probe(res: dict[str, Any], folder: Path) -> None:
+    """Move a study's saved probe (written into the run folder) into its own study folder."""
+    saved = (res.get("probe") or {}).get("saved")
+    if not saved:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in (Path(saved), Path(saved).with_suffix(".json")):
+        if src.exists():
+            src.replace(folder / src.name)
+    res["probe"]["saved"] = str(folder / Path(saved).name)
 
 
 def _timed(run: Any, *args: Any) -> dict[str, Any]:
