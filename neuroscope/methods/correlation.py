@@ -53,6 +53,7 @@ class PairStats:
     y_neurons: list[str] = field(default_factory=list)  # neuron ids of Y, column order
     model: str = ""  # Y's model name
     store: str = ""  # Y's store path
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # canonical() results by settings
 
     @property
     def std_x(self) -> np.ndarray:
@@ -162,7 +163,15 @@ def canonical(stats: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) 
     """(canonical correlations [k], neuron scores [nx]): CCA between the (SVD-reduced) sides. A
     neuron's score is sqrt(Σ_k ρ_k² corr(x_i, z_k)²) over X's canonical variates z_k: the share of
     its variance lying in directions the other model shares, each weighted by how strongly (ρ_k²)
-    — rotation-invariant within directions of equal ρ, in [0, 1], 0 for constant neurons."""
+    — rotation-invariant within directions of equal ρ, in [0, 1], 0 for constant neurons.
+    Computed once per pair and settings (a ranking and the similarity report share it)."""
+    key = (keep, ridge)
+    if key not in stats.cache:
+        stats.cache[key] = _canonical(stats, keep, ridge)
+    return stats.cache[key]
+
+
+def _canonical(stats: PairStats, keep: float | None, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     wx = _whiten(stats.cxx, keep, ridge)  # [nx, kx]
     wy = _whiten(stats.cyy, keep, ridge)  # [ny, ky]
     m = wx.T @ stats.cxy @ wy  # [kx, ky] whitened cross-covariance
