@@ -24,7 +24,7 @@ from neuroscope.reporting.loggers import experiment_logger, log_results
 from neuroscope.reporting.results import write_config, write_results
 from neuroscope.reporting.tables import log_tables, write_tables
 from neuroscope.seeding import seed_everything
-from neuroscope.store import open_or_build
+from neuroscope.store import corpus_store
 from neuroscope.tasks import load_task
 from neuroscope.validate import validate_analyze
 
@@ -37,29 +37,31 @@ def task_key(task_cfg: dict[str, Any]) -> str:
     return f"{task_cfg['name']}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any]) -> dict[str, Any]:
+def _probe_settings(cfg: DictConfig) -> tuple[ProbeConfig, dict[str, Any], str | None, bool]:
+    """The `probe` group split into (probe settings, λ selection, probe to load, save the oracle?)."""
+    params = to_dict(cfg.probe)
+    selection = params.pop("selection", {"enabled": False})
+    load, save = params.pop("load", None), bool(params.pop("save", False))
+    return ProbeConfig.from_dict({**params, "seed": int(cfg.seed)}), selection, load, save
+
+
+def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any],
+           out_dir: Path) -> dict[str, Any]:
     """Probe, rank and evaluate (the LCA protocol) for a configured method; on a corpus without
-    labels, a label-free method's ranking and similarities only."""
+    labels, a label-free method's ranking and similarities only. A saved oracle probe goes to `out_dir`."""
+    probe_cfg, selection, load, save = _probe_settings(cfg)
     if corpus.values is not None:  # a numeric task: the regression protocol
         from neuroscope.evaluation.regression import run_regression_study
 
-        params = to_dict(cfg.probe)
-        selection = params.pop("selection", {"enabled": False})
-        for key in ("load", "save", "backend", "accelerator", "devices", "precision"):
-            params.pop(key, None)
-        return run_regression_study(store, corpus, dict(method), ProbeConfig.from_dict({**params, "seed": int(cfg.seed)}),
-                                    selection, to_dict(cfg.evaluation), int(cfg.seed))
+        return run_regression_study(store, corpus, dict(method), probe_cfg, selection, to_dict(cfg.evaluation),
+                                    int(cfg.seed))
     if not corpus.classes:
         return _unlabelled(cfg, corpus, store, dict(method))
     ev = to_dict(cfg.evaluation)
-    probe_params = to_dict(cfg.probe)
-    selection = probe_params.pop("selection", {"enabled": False})
-    load, save = probe_params.pop("load", None), probe_params.pop("save", False)
     if load:  # a saved probe evaluated on this corpus, nothing trained
         from neuroscope.probes.saved import load_probe
 
         return {"loaded_probe": load_probe(load).evaluate(store, corpus.labels, corpus.classes, corpus.split)}
-    probe_cfg = ProbeConfig.from_dict({**probe_params, "seed": int(cfg.seed)})
     memory = float(ev["memory_gb"])
     splits = Splits.build(store, corpus.labels, corpus.split, len(corpus.classes), memory)
     controls = []
@@ -83,7 +85,7 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
         from neuroscope.probes.saved import save_probe
 
         settings = kept["cfg"]
-        path = save_probe(kept["oracle"], Path(cfg.output_dir) / "probe", corpus.classes, store.neurons,
+        path = save_probe(kept["oracle"], out_dir / "probe", corpus.classes, store.neurons,
                           model=str(cfg.model.name), task=corpus.name, task_config=task_cfg, seed=int(cfg.seed),
                           lambda1=settings.lambda1, lambda2=settings.lambda2, penalty=settings.penalty,
                           store=str(store.path), test_accuracy=out["oracle"]["accuracy"])
@@ -119,12 +121,7 @@ def _store(cfg: DictConfig, node: dict[str, Any], corpus: Any, key: str) -> tupl
         seed_everything(int(cfg.seed), torch=True)
         return build(MODELS, node, key)
 
-    store, reused, _ = open_or_build(
-        make_source, node, corpus.words, Path(cfg.store.root).expanduser(), dtype=cfg.store.dtype,
-        shard_tokens=int(cfg.store.shard_tokens), batch_tokens=int(cfg.store.batch_tokens),
-        sources=corpus.sources, name=str(node.get("name")), progress=bool(cfg.store.progress),
-    )
-    return store, reused
+    return corpus_store(make_source, node, corpus, to_dict(cfg.store))
 
 
 def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> list[PairStats]:
@@ -156,9 +153,11 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
 
 
 def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
-          method: dict[str, Any] | None, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+          method: dict[str, Any] | None, keep: dict[str, Any] | None = None,
+          out_dir: Path | None = None) -> dict[str, Any]:
     """One study (task corpus → store of `model_node` → `method`'s ranking and evaluation), as the
-    results.json dict; nothing written except the store. `keep` receives the store and the corpus."""
+    results.json dict; nothing written but the store and the saved probe (into `out_dir`, default
+    the run folder). `keep` receives the store and the corpus."""
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
     store, reused = _store(cfg, model_node, corpus, "model")
     if keep is not None:
@@ -181,7 +180,7 @@ def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
         "timings": {},
     }
     if method:
-        results.update(_study(cfg, task_cfg, corpus, store, method))
+        results.update(_study(cfg, task_cfg, corpus, store, method, Path(out_dir or cfg.output_dir)))
     return results
 
 

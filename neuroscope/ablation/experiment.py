@@ -72,14 +72,12 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     base_task = to_dict(cfg.task)
     studies: dict[str, dict[str, Any]] = {}
     rankings: dict[str, list[str]] = {}
-    stores: dict[str, str] = {}
     lca = to_dict(cfg.method) or {"name": "lca"}
     for prop in ab.get("properties") or []:
         task_cfg = {**base_task, "params": {}, **dict(prop)}
         name = f"{lca['name']}_{task_cfg['name']}" + (f"_{task_cfg['params']['feature']}"
                                                        if "feature" in task_cfg["params"] else "")
-        studies[name] = _timed(study, cfg, task_cfg, node, dict(lca))
-        _keep_probe(studies[name], out_dir / "studies" / name)  # before the next study saves its own
+        studies[name] = _timed(study, cfg, task_cfg, node, dict(lca), None, out_dir / "studies" / name)
     for method_name in ab.get("correlation") or []:
         if not others:
             raise ConfigError("ablation.correlation: correlation rankings need other models; give "
@@ -92,13 +90,12 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         write_results(res, out_dir / "studies" / name)
         write_tables(res, out_dir / "studies" / name)
         rankings[name] = res["ranking"]
-        stores[name] = res["store"]["path"]
     extra = ab.get("rankings") or {}  # {name: path of a results.json or a list of neuron ids}
     rankings.update({k: _ranking(v, f"ablation.rankings.{k}") for k, v in extra.items()})
     if not rankings:
         raise ConfigError("ablation: nothing to rank; set ablation.properties, ablation.correlation or ablation.rankings")
     seconds_studies = time.perf_counter() - t0
-    block = measure(cfg, node, rankings, ab, out_dir, next(iter(stores.values()), None))
+    block = measure(cfg, node, rankings, ab, out_dir, next((r["store"]["path"] for r in studies.values()), None))
     return {
         "model": node["name"], "task": base_task["name"], "method": "ablation", "seed": int(cfg.seed),
         "checkpoints": [node["checkpoint"]] + [o["checkpoint"] for o in others],
@@ -106,18 +103,6 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "ablation": block,
         "timings": {"studies_seconds": round(seconds_studies, 3), "ablation_seconds": block["seconds"]},
     }
-
-
-def _keep_probe(res: dict[str, Any], folder: Path) -> None:
-    """Move a study's saved probe (written into the run folder) into its own study folder."""
-    saved = (res.get("probe") or {}).get("saved")
-    if not saved:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    for src in (Path(saved), Path(saved).with_suffix(".json")):
-        if src.exists():
-            src.replace(folder / src.name)
-    res["probe"]["saved"] = str(folder / Path(saved).name)
 
 
 def _timed(run: Any, *args: Any) -> dict[str, Any]:
