@@ -25,7 +25,7 @@ from neuroscope.probes.lightning import ProbeModule, loader
 from neuroscope.probes.probe import mixed_rows
 from neuroscope.probes.saved import save_probe
 from neuroscope.registry import MODELS
-from neuroscope.store import open_or_build
+from neuroscope.store import corpus_store
 from neuroscope.tasks import load_task
 
 
@@ -78,13 +78,9 @@ def probe(source: Mapping[str, Any] | None = None, task: Mapping[str, Any] | Non
     corpus = load_task(dict(task), data_root, download=download)
     if not corpus.classes:
         raise ConfigError(f"task: '{corpus.name}' has no labels to probe")
-    st = dict(store or {})
     node = dict(source)
-    built, _, _ = open_or_build(lambda: build(MODELS, node, "model.source"), node, corpus.words,
-                                Path(st.get("root", "~/.cache/neuroscope/stores")).expanduser(),
-                                dtype=st.get("dtype", "float32"), shard_tokens=int(st.get("shard_tokens", 8192)),
-                                batch_tokens=int(st.get("batch_tokens", 1024)), sources=corpus.sources,
-                                name=str(node["name"]), progress=bool(st.get("progress", True)))
+    built, _ = corpus_store(lambda: build(MODELS, node, "model.source"), node, corpus,
+                            {"root": "~/.cache/neuroscope/stores", **dict(store or {})})
     cfg = ProbeConfig.from_dict({**settings, "seed": int(seed), "backend": "lightning"})
     splits = Splits.build(built, corpus.labels, corpus.split, len(corpus.classes), float(memory_gb))
     info = {"model": str(node["name"]), "task": corpus.name, "task_config": dict(task), "seed": int(seed),

@@ -13,7 +13,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,18 @@ def _indexed_store(root: Path, key: str) -> ActivationStore | None:
         except (StoreError, OSError, ValueError):
             return None
         return None if store.damaged() else store
+
+
+def corpus_store(make_source: Callable[[], NeuronSource], model_config: dict[str, Any], corpus: Any,
+                 store_cfg: Mapping[str, Any]) -> tuple[ActivationStore, bool]:
+    """`open_or_build` over a task corpus's words with the `store` config node's settings
+    (root, dtype, shard_tokens, batch_tokens, progress); returns (store, reused)."""
+    store, reused, _ = open_or_build(
+        make_source, model_config, corpus.words, Path(store_cfg["root"]).expanduser(),
+        dtype=store_cfg.get("dtype", "float32"), shard_tokens=int(store_cfg.get("shard_tokens", 8192)),
+        batch_tokens=int(store_cfg.get("batch_tokens", 1024)), sources=corpus.sources,
+        name=str(model_config.get("name")), progress=bool(store_cfg.get("progress", True)))
+    return store, reused
 
 
 def open_or_build(make_source: Callable[[], NeuronSource], model_config: dict[str, Any], sentences: list[list[str]],
