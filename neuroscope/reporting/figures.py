@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neuroscope.reporting.results import score
+
 KIND_COLORS = {"top": "#c0392b", "random": "#7f8c8d", "bottom": "#2c7fb8"}
 
 
@@ -21,13 +23,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def score(entry: dict[str, Any] | None, sd: bool = False) -> Any:
-    """A subset's / probe's score: accuracy, or R² for numeric tasks (with `sd`: its spread)."""
-    if not entry:
-        return None
-    return entry.get("accuracy_sd", entry.get("r2_sd")) if sd else entry.get("accuracy", entry.get("r2"))
 
 
 def _band(ax: Any, xs: list[float], mean: list[float], sd: list[float], color: str) -> None:
@@ -117,6 +112,8 @@ def plot_ablation(res: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = [float(k) for k in block["shares"]]
     for arm, curve in block["curves"].items():
+        if arm == "bottom":  # the same curve as the first ranking's `_bottom`
+            continue
         style = {"color": "black", "lw": 2} if arm == "random" else {"ls": "--"} if arm.endswith("_bottom") else {}
         ax.plot(xs, [curve[k] for k in block["shares"]], marker=".", label=arm, **style)
     if block.get("random_sd"):

@@ -61,3 +61,10 @@ def flatten(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
             out[name] = float(value)
     return out
+
+
+def score(entry: dict[str, Any] | None, sd: bool = False) -> Any:
+    """A subset's / probe's score: accuracy, or R² for numeric tasks (with `sd`: its spread)."""
+    if not entry:
+        return None
+    return entry.get("accuracy_sd", entry.get("r2_sd")) if sd else entry.get("accuracy", entry.get("r2"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from neuroscope.reporting.figures import score
+from neuroscope.reporting.results import score
 
 
 def _f(x: Any, sd: Any = None) -> str:

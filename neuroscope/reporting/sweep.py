@@ -6,8 +6,6 @@ papers' comparisons, overlaid curves; failed runs are listed, never dropped.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import statistics
@@ -17,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from neuroscope.errors import ConfigError
-from neuroscope.reporting.figures import score
 from neuroscope.reporting.html import image, table, write_page
-from neuroscope.reporting.results import atomic_write
+from neuroscope.reporting.results import atomic_write, score
+from neuroscope.reporting.tables import csv_text
 
 log = logging.getLogger(__name__)
 TOP_PERCENT = 5  # the "top neurons" a comparison of neuron sets uses: the first 5 % of a ranking
@@ -210,14 +208,6 @@ def _figures(runs: list[dict[str, Any]], comp: dict[str, Any], out: Path) -> dic
     return figs
 
 
-def _csv(cols: list[str], rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(cols)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def sweep_report(inputs: list[str] | str, out_dir: str | Path) -> dict[str, Any]:
     """report.html, sweep.csv and figures in `out_dir` over every run under `inputs`; returns the
     run's results.json (method `report`)."""
@@ -227,7 +217,7 @@ def sweep_report(inputs: list[str] | str, out_dir: str | Path) -> dict[str, Any]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = [run_row(r, "") for r in runs]
-    atomic_write(out / "sweep.csv", _csv(COLUMNS, rows))
+    atomic_write(out / "sweep.csv", csv_text(COLUMNS, rows))
     comp = comparisons(runs)
     figs = _figures(runs, comp, out) if runs else {}
     sections = []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Any
+
+from neuroscope.reporting.results import atomic_write, score
 
 
 def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -42,17 +44,20 @@ def ablation_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd"], rows
 
 
+def csv_text(cols: list[str], rows: list[list[Any]]) -> str:
+    """A table as CSV text (header first)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(cols)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def write_tables(results: dict[str, Any], out_dir: str | Path) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """Write each table as `<out_dir>/<name>.csv` (atomically); returns the tables."""
     tables = study_tables(results)
     for name, (cols, rows) in tables.items():
-        path = Path(out_dir) / f"{name}.csv"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(cols)
-            writer.writerows(rows)
-        os.replace(tmp, path)
+        atomic_write(Path(out_dir) / f"{name}.csv", csv_text(cols, rows))
     return tables
 
 
@@ -76,7 +81,7 @@ def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]
     if "subsets" in results:
         subsets = results["subsets"]
         percents = list(next(iter(subsets.values())))
-        chart("charts/subsets", percents, {k: [c[p].get("accuracy", c[p].get("r2")) for p in percents] for k, c in subsets.items()},
+        chart("charts/subsets", percents, {k: [score(c[p]) for p in percents] for k, c in subsets.items()},
               "accuracy of a probe retrained on k % of the neurons", "% neurons")
     if "ablation" in results:
         block = results["ablation"]
