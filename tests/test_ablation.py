@@ -285,7 +285,8 @@ def test_callback_curves_follow_the_ranking() -> None:
     cb = NeuronAblation({"planted": ranking}, shares=[0, 25, 50, 100], random_draws=3, seed=0)
     res = cb.run(module, [lm_batch()])
     curves = res["curves"]
-    assert set(curves) == {"planted_top", "planted_bottom", "random"}
+    assert set(curves) == {"planted_top", "planted_bottom", "bottom", "random"}
+    assert curves["bottom"] == curves["planted_bottom"]
     assert all(c["0"] == res["baseline"] for c in curves.values())
     top = [curves["planted_top"][k] for k in res["shares"]]
     assert top == sorted(top, reverse=True) and top[-1] == pytest.approx(0.0, abs=1e-6)

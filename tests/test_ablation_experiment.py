@@ -71,7 +71,7 @@ def test_dalvi2019_experiment_end_to_end(seeds: dict[str, object], tmp_path: Pat
             assert study["probe"]["saved"] == str(out / "studies" / name / "probe.safetensors")
             assert (out / "studies" / name / "probe.json").exists()
     assert not (out / "probe.safetensors").exists()
-    arms = {f"{n}_{side}" for n in names for side in ("top", "bottom")} | {"random"}
+    arms = {f"{n}_{side}" for n in names for side in ("top", "bottom")} | {"random", "bottom"}
     assert set(block["curves"]) == arms and block["shares"] == ["0", "25", "50", "100"]
     for curve in block["curves"].values():
         assert curve["0"] == block["baseline"]

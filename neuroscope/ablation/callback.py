@@ -3,8 +3,8 @@ re-measures the model's own metric with the top share of each neuron ranking sil
 
 The module says what its metric is: `ablation_metric_name` ("bleu", "perplexity", ...), and
 `ablation_metric(batches) -> float`, `higher_is_better`. Arms: `<ranking>_top` for each ranking,
-`<ranking>_bottom` (its reverse) and `random` (mean of `random_draws` seeded permutations of the
-neurons; its sd per share in `random_sd`). Share 0 is the unablated model, measured once.
+`<ranking>_bottom` (its reverse; `bottom` repeats the first ranking's, the results contract's key)
+and `random` (mean of `random_draws` seeded permutations of the neurons; its sd per share in `random_sd`). Share 0 is the unablated model, measured once.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 
 from neuroscope.ablation.hooks import WHERE, silence
 from neuroscope.errors import ConfigError
+from neuroscope.evaluation.subsets import STREAM_ABLATION, random_order
 from neuroscope.reporting.tables import ablation_table, log_tables, write_tables
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ class NeuronAblation(pl.Callback):
                 arms[f"{name}_bottom"] = ranking[::-1]
         neurons = next(iter(self.rankings.values()))
         for d in range(self.random_draws):  # own stream: adding a ranking changes no random draw
-            order = np.random.default_rng([self.seed, 7919, d]).permutation(len(neurons))
-            arms[f"random_{d}"] = [neurons[i] for i in order]
+            arms[f"random_{d}"] = [neurons[i] for i in random_order(len(neurons), self.seed, STREAM_ABLATION, d)]
         return arms
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -115,6 +114,8 @@ class NeuronAblation(pl.Callback):
         """The results.json `ablation` block (docs/results.md)."""
         draws = [measured.pop(f"random_{d}") for d in range(self.random_draws)]
         curves = dict(measured)
+        if self.bottom:  # the contract's `bottom`: the first ranking reversed (its `<name>_bottom` arm)
+            curves["bottom"] = dict(curves[f"{next(iter(self.rankings))}_bottom"])
         keys = [share_key(s) for s in self.shares]
         random_sd = {}
         if draws:
@@ -128,7 +129,7 @@ class NeuronAblation(pl.Callback):
             "decoding": str(getattr(pl_module, "ablation_decoding", "")),
             "shares": keys, "n_neurons": n,
             "neurons_silenced": {k: int(round(n * s / 100)) for k, s in zip(keys, self.shares, strict=True)},
-            "curves": curves, "random_sd": random_sd, "random_draws": [d for d in draws],
+            "curves": curves, "random_sd": random_sd, "random_draws": draws,
             "seconds": round(seconds, 3),
         }
 

@@ -13,6 +13,7 @@ from neuroscope.probes import Probe, ProbeConfig
 # a draw with the ones λ selection compares against (which would tilt "top beats random").
 STREAM_REPORT = 1
 STREAM_SELECTION = 2
+STREAM_ABLATION = 7919  # NeuronAblation's random arms
 
 
 def n_of(percent: float, n_neurons: int) -> int:

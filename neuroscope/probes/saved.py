@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from neuroscope.errors import ConfigError
-from neuroscope.probes.probe import Probe, scores
+from neuroscope.probes.data import StoreChunks
+from neuroscope.probes.probe import Probe, evaluate
 from neuroscope.reporting.results import atomic_write, jsonable
 
 FORMAT = 1
@@ -92,27 +93,24 @@ class SavedProbe:
     def evaluate(self, store: Any, labels: np.ndarray, classes: list[str], split: np.ndarray | None = None
                  ) -> dict[str, Any]:
         """Accuracy, macro-F1 and per-class accuracy on labelled tokens (all, and the test split
-        when `split` is given); `labels` are ids into `classes` (-1: unlabelled)."""
-        mapping = self.class_map(classes)
-        labelled = labels >= 0
-        pred = self.predict(store, labelled)
-        gold = mapping[labels[labelled]]
-        result = {"path": str(self.path), "trained_on": self.meta, "n_tokens": int(labelled.sum()),
-                  **_scores(pred, gold, self.classes)}
+        when `split` is given), streamed from the store; `labels` are ids into `classes` (-1: unlabelled)."""
+        cols = self.columns(store)
+        mapped = np.where(labels >= 0, self.class_map(classes)[np.maximum(labels, 0)], -1)  # ids of the probe's classes
+        labelled = mapped >= 0
+        result = {"path": str(self.path), "trained_on": self.meta, **self._scores(store, labelled, mapped, cols)}
         if split is not None:
-            test = (split[labelled] == 2)
-            result["test"] = {"n_tokens": int(test.sum()), **_scores(pred[test], gold[test], self.classes)}
+            result["test"] = self._scores(store, labelled & (split == 2), mapped, cols)
         return result
 
-
-def _scores(pred: np.ndarray, gold: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """`probe.scores` with per-class accuracy named, for the classes present."""
-    if len(gold) == 0:
-        return {"accuracy": None, "macro_f1": None, "per_class": {}}
-    out = scores(pred, gold, len(classes), per_class=True)
-    present = set(np.unique(gold).tolist())
-    out["per_class"] = {classes[c]: acc for c, acc in enumerate(out["per_class"]) if c in present}
-    return out
+    def _scores(self, store: Any, mask: np.ndarray, labels: np.ndarray, cols: np.ndarray) -> dict[str, Any]:
+        """`probes.evaluate` on the masked tokens, per-class accuracy named for the classes present."""
+        n = int(mask.sum())
+        if n == 0:
+            return {"n_tokens": 0, "accuracy": None, "macro_f1": None, "per_class": {}}
+        out = evaluate(self.probe, StoreChunks(store, mask, labels, cols), len(self.classes), per_class=True)
+        present = set(np.unique(labels[mask]).tolist())
+        out["per_class"] = {self.classes[c]: acc for c, acc in enumerate(out["per_class"]) if c in present}
+        return {"n_tokens": n, **out}
 
 
 def load_probe(path: str | Path) -> SavedProbe:
