@@ -2,7 +2,10 @@
 
 A site `s` of a model is a slice of the last dimension of one module's output. LSTM sites are
 single-layer `nn.LSTM` modules (direction `d` of a bidirectional layer is units `d*H … (d+1)*H`
-of its output and row `d` of its final state); transformer sites are a layer's output hidden states.
+of its output and row `d` of its final state); transformer sites are a layer's output hidden states
+and, for the architectures of `neuroscope.models.transformer.ARCHITECTURES`, `layerN.mlp` and
+`layerN.attn` on the very modules extraction hooks (silencing slices the last dimension, so
+XLNet's [positions, batch, units] outputs work as well).
 Plugins name their own sites by giving their network a `hook_points()` method.
 """
 
@@ -23,7 +26,7 @@ class HookPoint:
     module: nn.Module
     start: int
     stop: int
-    kind: str = "lstm"  # lstm: (out [B,T,dirs*H] or PackedSequence, (h, c)) | tensor: hidden states [B,T,H] or (hidden, ...)
+    kind: str = "lstm"  # lstm: (out [B,T,dirs*H] or PackedSequence, (h, c)) | tensor: [..., units] or (that, ...)
     direction: int = 0  # lstm: row of the final (h, c) this site is
     state_read_elsewhere: bool = False  # lstm: the final h feeds another module (the NMT bridge): silence it too
 
@@ -74,7 +77,8 @@ def _nmt_points(net: Any) -> dict[str, HookPoint]:
 
 def _transformer_points(net: Any) -> dict[str, HookPoint]:
     """`embeddings` (the embedding block's output) and `layer{i}` (the i-th block's output, as
-    hidden_states[i]; for models with a final norm, e.g. GPT-2, before that norm)."""
+    hidden_states[i]; for models with a final norm, e.g. GPT-2, before that norm), and
+    `layer{i}.mlp` / `layer{i}.attn` when the architecture's modules are known."""
     width = int(net.config.hidden_size)
     layers = next((m for m in net.modules() if isinstance(m, nn.ModuleList)
                    and len(m) == int(getattr(net.config, "num_hidden_layers", -1))), None)
@@ -84,4 +88,15 @@ def _transformer_points(net: Any) -> dict[str, HookPoint]:
     emb = getattr(net, "embeddings", None)
     if isinstance(emb, nn.Module):
         points["embeddings"] = HookPoint(emb, 0, width, kind="tensor")
-    return points
+    return {**points, **_module_points(net)}
+
+
+def _module_points(net: Any) -> dict[str, HookPoint]:
+    """`layer{i}.mlp` / `layer{i}.attn` on the modules extraction reads; none for an
+    architecture without a registered `SiteMap` (its hidden-state sites still work)."""
+    from neuroscope.models.transformer import ARCHITECTURES, site_modules
+
+    if getattr(net.config, "model_type", None) not in ARCHITECTURES:
+        return {}
+    return {site: HookPoint(module, 0, width, kind="tensor")
+            for site, (module, width) in site_modules(net).items()}

@@ -1,8 +1,30 @@
-"""Hugging Face transformers as neuron sources: embeddings and every layer's hidden state.
+"""Hugging Face transformers as neuron sources: embeddings, every layer's hidden state, and
+optionally each layer's MLP units and attention output.
 
-Words are split into subwords by the fast tokenizer; each word's subword vectors are
-aggregated (`first`, `last` or `mean`). Sentences longer than the model's limit are cut
-into windows of whole words, so every word gets a vector.
+Site kinds (`model.sites`, default `[hidden]`), per selected layer N (`model.layers`):
+- `hidden`: `embeddings` (hidden state 0) and `layerN` (hidden state N of `output_hidden_states`).
+- `attn` → `layerN.attn`: element 0 of what the layer's attention module returns to its layer.
+- `mlp` → `layerN.mlp`: the feed-forward block's hidden units after the activation function
+  (width = the model's intermediate size).
+Site order: by layer; within a layer hidden, attn, mlp (embeddings, layer1, layer1.attn,
+layer1.mlp, layer2, ...). Layer 0 has only `embeddings`.
+
+What the modules are (checked in transformers 5.x source, eval mode so dropout is the identity):
+- BERT-style (bert, roberta, xlm-roberta, electra, camembert): mlp = `encoder.layer[i].intermediate`
+  (dense then activation, so post-activation); attn = `encoder.layer[i].attention` output[0],
+  which is AFTER the output projection, the residual add and LayerNorm (BertSelfOutput), i.e. the
+  input of `intermediate`. Only self-attention (a decoder's cross-attention is not a site).
+- GPT-2: mlp = `h[i].mlp.act` (the activation after `c_fc`); attn = `h[i].attn` output[0]: after
+  `c_proj` (and resid_dropout), BEFORE the residual add; the block adds it to its input.
+- XLNet: mlp = `layer[i].ff.activation_function` (after `layer_1`); attn = `layer[i].rel_attn`
+  output[0] (the content stream h): after the projection `o`, the residual add and LayerNorm.
+  XLNet's modules see [positions, batch, units]; they are turned to [batch, positions, units].
+Other architectures: `register_architecture(model_type, SiteMap(...))` (e.g. in a plugin).
+
+Modules are read with forward hooks that exist only during `extract`. Words are split into
+subwords by the fast tokenizer; each word's subword vectors are aggregated (`first`, `last` or
+`mean`), for every site alike. Sentences longer than the model's limit are cut into windows of
+whole words, so every word gets a vector.
 """
 
 from __future__ import annotations
@@ -10,22 +32,168 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neuroscope.errors import ConfigError
+from neuroscope.errors import ConfigError, StoreError
 from neuroscope.registry import MODELS
 from neuroscope.store.hashing import env_flag, folder_hashes
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with this module
-    from torch import Tensor
+    from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 AGGREGATIONS = ("first", "last", "mean")
+KINDS = ("hidden", "attn", "mlp")  # also the order of a layer's sites
+
+
+@dataclass(frozen=True)
+class SiteMap:
+    """Where an architecture's MLP units and attention output live, as `get_submodule` paths:
+    `layers` from the base model, the others from one layer. A `*_width` module (Linear,
+    GPT-2 Conv1D or LayerNorm) gives the site's width by its output features."""
+
+    layers: str  # the ModuleList of layers, e.g. "encoder.layer"
+    mlp: str  # its output: the MLP hidden units after the activation function
+    mlp_width: str
+    attn: str  # its output (element 0 of a tuple): the attention block's output
+    attn_width: str
+    seq_first: bool = False  # the modules see [positions, batch, units] (XLNet), not [batch, positions, units]
+
+
+_BERT = SiteMap("encoder.layer", "intermediate", "intermediate.dense", "attention", "attention.output.dense")
+ARCHITECTURES: dict[str, SiteMap] = {  # by config.model_type
+    **dict.fromkeys(("bert", "roberta", "xlm-roberta", "electra", "camembert"), _BERT),
+    "gpt2": SiteMap("h", "mlp.act", "mlp.c_fc", "attn", "attn.c_proj"),
+    "xlnet": SiteMap("layer", "ff.activation_function", "ff.layer_1", "rel_attn", "rel_attn.layer_norm",
+                     seq_first=True),
+}
+
+
+def register_architecture(model_type: str, site_map: SiteMap, replace: bool = False) -> None:
+    """Tell `mlp`/`attn` sites where the modules of `model_type` are (e.g. from a plugin)."""
+    if model_type in ARCHITECTURES and ARCHITECTURES[model_type] != site_map and not replace:
+        raise ConfigError(f"architecture '{model_type}' is registered already; pass replace=True to change it")
+    ARCHITECTURES[model_type] = site_map
+
+
+def site_plan(layer_ids: Iterable[int], kinds: Iterable[str]) -> list[tuple[str, int, str]]:
+    """[(site, layer, kind)] in site order: by layer, within a layer hidden, attn, mlp; layer 0
+    is the embeddings and only has the `hidden` kind."""
+    chosen = set(kinds)
+    plan = []
+    for i in layer_ids:
+        for kind in KINDS:
+            if kind not in chosen or (i == 0 and kind != "hidden"):
+                continue
+            name = ("embeddings" if i == 0 else f"layer{i}") if kind == "hidden" else f"layer{i}.{kind}"
+            plan.append((name, i, kind))
+    return plan
+
+
+def _kinds(sites: str | Iterable[str] | None) -> list[str]:
+    """The checked list of site kinds of `model.sites`."""
+    kinds = ["hidden"] if sites is None else [sites] if isinstance(sites, str) else [str(k) for k in sites]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ConfigError(f"model.sites: unknown site kind(s) {bad or '(empty list)'}; allowed: {', '.join(KINDS)}")
+    return [k for k in KINDS if k in kinds]
+
+
+def site_map(model: Any) -> SiteMap:
+    """The `SiteMap` of a Hugging Face model by its `config.model_type`."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in ARCHITECTURES:
+        raise ConfigError(
+            f"model.sites: mlp/attn sites are not known for model_type '{model_type}' (known: "
+            f"{sorted(ARCHITECTURES)}); register them, e.g. in a plugin: neuroscope.models.transformer."
+            f"register_architecture('{model_type}', SiteMap(layers=..., mlp=..., mlp_width=..., attn=..., attn_width=...))")
+    return ARCHITECTURES[model_type]
+
+
+def _width(module: nn.Module, where: str) -> int:
+    """Output features of a Linear, a GPT-2 Conv1D (`nf`) or a LayerNorm."""
+    for attr in ("out_features", "nf", "normalized_shape"):
+        value = getattr(module, attr, None)
+        if value is not None:
+            return int(value[-1] if isinstance(value, (tuple, list)) else value)
+    raise ConfigError(f"model.sites: cannot tell the width of {where} ({type(module).__name__})")
+
+
+def _submodule(root: nn.Module, path: str, where: str) -> nn.Module:
+    from torch import nn
+
+    try:
+        module = root.get_submodule(path)
+    except AttributeError as exc:
+        raise ConfigError(f"model.sites: {where}: no module '{path}' ({exc})") from exc
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"model.sites: {where}: '{path}' is a {type(module).__name__}, not a module to hook")
+    return module
+
+
+def site_modules(model: Any, kinds: Iterable[str] = ("attn", "mlp")) -> dict[str, tuple[nn.Module, int]]:
+    """{`layer{i}.{kind}`: (module whose output is the site, width)} for every layer of a Hugging
+    Face model, `kind` in mlp/attn. Each module must belong to one site only: a module shared by
+    two layers would mix their outputs."""
+    net = getattr(model, "base_model", model)
+    smap = site_map(net)
+    layers = _submodule(net, smap.layers, net.config.model_type)
+    out: dict[str, tuple[nn.Module, int]] = {}
+    owner: dict[int, str] = {}
+    for i, layer in enumerate(layers, start=1):
+        for kind in (k for k in KINDS if k != "hidden" and k in set(kinds)):
+            site = f"layer{i}.{kind}"
+            module = _submodule(layer, getattr(smap, kind), site)
+            if id(module) in owner:
+                raise ConfigError(f"model.sites: {site} and {owner[id(module)]} are the same module "
+                                  f"({getattr(smap, kind)}); a shared module cannot tell the layers apart")
+            owner[id(module)] = site
+            out[site] = (module, _width(_submodule(layer, getattr(smap, f"{kind}_width"), site), site))
+    return out
+
+
+@contextmanager
+def _captured(modules: dict[str, nn.Module]) -> Iterator[dict[str, list[Tensor]]]:
+    """Record each module's output (element 0 of a tuple) per call while the block runs."""
+    calls: dict[str, list[Tensor]] = {site: [] for site in modules}
+
+    def keeper(site: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            calls[site].append(output[0] if isinstance(output, tuple) else output)
+        return hook
+
+    handles = []
+    try:
+        for site, module in modules.items():
+            handles.append(module.register_forward_hook(keeper(site)))
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _batch_first(calls: list[Tensor], seq_first: bool, shape: tuple[int, int], site: str) -> Tensor:
+    """One site's recorded calls as [batch, positions, units]. Several calls per forward are the
+    chunks of a chunked feed-forward (`chunk_size_feed_forward`), cut along dim 1."""
+    import torch
+
+    if not calls:
+        raise StoreError(f"extract: the module of site {site} was not called by the model's forward")
+    data = calls[0] if len(calls) == 1 else torch.cat(calls, dim=1)  # [batch, positions, units] or [positions, batch, units]
+    if seq_first:
+        data = data.transpose(0, 1)
+    if tuple(data.shape[:2]) != shape:
+        raise StoreError(f"extract: site {site} gave a {tuple(data.shape)} output for {shape} (batch, positions)")
+    return data
 
 
 class TransformerNeurons:
-    """Neuron sites of an `AutoModel`: `embeddings` (hidden state 0) and `layer1` … `layerN`."""
+    """Neuron sites of an `AutoModel`: `embeddings` (hidden state 0) and `layer1` … `layerN`, and
+    with `sites` also `layerN.attn` and `layerN.mlp` (see the module doc)."""
 
     def __init__(
         self,
@@ -37,6 +205,7 @@ class TransformerNeurons:
         revision: str | None = None,
         model: Any = None,
         tokenizer: Any = None,
+        sites: str | Iterable[str] | None = ("hidden",),
     ) -> None:
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"model.aggregation: expected one of {AGGREGATIONS}, got '{aggregation}'")
@@ -55,9 +224,17 @@ class TransformerNeurons:
                     f"model.layers: layer {i} is out of range; this model has layers 0 (embeddings) to {n_layers}"
                 )
         self.layer_ids = sorted(set(layer_ids))
-        self.sites = ["embeddings" if i == 0 else f"layer{i}" for i in self.layer_ids]
+        self.kinds = _kinds(sites)
+        self._plan = site_plan(self.layer_ids, self.kinds)  # [(site, layer, kind)]
+        if not self._plan:
+            raise ConfigError(f"model.sites: {self.kinds} at layers {self.layer_ids} gives no site "
+                              "(layer 0, the embeddings, only has the `hidden` kind)")
+        self.sites = [site for site, _, _ in self._plan]
         hidden = int(getattr(cfg, "hidden_size", getattr(cfg, "d_model", 0)))
-        self.units = {s: hidden for s in self.sites}
+        found = site_modules(self.model, self.kinds) if self.kinds != ["hidden"] else {}
+        self._hooked = {site: found[site][0] for site, _, kind in self._plan if kind != "hidden"}
+        self._seq_first = site_map(self.model).seq_first if found else False
+        self.units = {site: found[site][1] if kind != "hidden" else hidden for site, _, kind in self._plan}
         self.max_length = _max_length(self.tokenizer, cfg, max_length)
         self.windowed_sentences = 0  # sentences split into windows so far
         self.replaced_words = 0  # words without subwords, fed as the unknown token
@@ -88,7 +265,7 @@ class TransformerNeurons:
         """Identity of the activations: model files by content (sha256), sites and extraction settings."""
         folder = self.folder()
         path = Path(self.path)
-        return {
+        fp = {
             "path": str(path.resolve()) if path.exists() else self.path,
             "revision": self.revision,
             "model_type": self.model.config.model_type,
@@ -97,6 +274,10 @@ class TransformerNeurons:
             "aggregation": self.aggregation,
             "max_length": self.max_length,
         }
+        if self._hooked:  # which modules the new kinds read (absent by default: old stores keep their key)
+            smap = site_map(self.model)
+            fp["site_modules"] = {k: f"{smap.layers}.{{i}}.{getattr(smap, k)}" for k in self.kinds if k != "hidden"}
+        return fp
 
     def stats(self) -> dict[str, int]:
         """Counts worth a warning: sentences cut into windows, words fed as the unknown token."""
@@ -159,14 +340,23 @@ class TransformerNeurons:
             word_of[b] = ids
             offset += len(words)
         inputs = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        out = self.model(**inputs, output_hidden_states=True)
+        with _captured(self._hooked) as calls:  # hooks only for this forward
+            out = self.model(**inputs, output_hidden_states="hidden" in self.kinds)
         flat_word = word_of.reshape(-1)  # [batch * positions]
         keep = flat_word >= 0
         return {
-            site: _aggregate(out.hidden_states[i].reshape(batch * positions, -1)[keep.to(self.device)].cpu(),
+            site: _aggregate(self._site_output(out, calls, site, layer, kind, (batch, positions))
+                             .reshape(batch * positions, -1)[keep.to(self.device)].cpu(),
                              flat_word[keep], offset, self.aggregation)
-            for site, i in zip(self.sites, self.layer_ids, strict=True)
+            for site, layer, kind in self._plan
         }
+
+    def _site_output(self, out: Any, calls: dict[str, list[Tensor]], site: str, layer: int, kind: str,
+                     shape: tuple[int, int]) -> Tensor:
+        """A site's subword vectors [batch, positions, units]: a hidden state or a hooked module's output."""
+        if kind == "hidden":
+            return out.hidden_states[layer]
+        return _batch_first(calls[site], self._seq_first, shape, site)
 
 
 def _aggregate(vectors: Tensor, word: Tensor, n_words: int, how: str) -> Tensor:
