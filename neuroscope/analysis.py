@@ -184,6 +184,34 @@ def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
     return results
 
 
+def study_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """What an experiment's table shows of one of its studies."""
+    out: dict[str, Any] = {"task": res["task"], "method": res["method"], "n_neurons": res["store"]["n_neurons"]}
+    if "oracle" in res:
+        out["oracle_accuracy"] = res["oracle"]["accuracy"]
+    if "minimal_subset" in res:
+        out["minimal_subset"] = res["minimal_subset"].get("n_neurons")
+    subsets = res.get("subsets", {})
+    if subsets:
+        pct = next((p for p in ("5", "10", "1") if p in subsets.get("top", {})), None)
+        if pct:
+            out["percent"] = pct
+            out.update({f"{k}_accuracy": subsets[k][pct]["accuracy"] for k in ("top", "random", "bottom") if k in subsets})
+    if "correlation" in res:
+        out["similarity"] = res["correlation"]["similarity"]
+    if "timings" in res:
+        out["seconds"] = res["timings"].get("total_seconds")
+    return out
+
+
+def timed(run: Any, *args: Any) -> dict[str, Any]:
+    """A study's results with its wall time as `timings.total_seconds` (as a single run has)."""
+    t0 = time.perf_counter()
+    res = run(*args)
+    res["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
 def analyze(cfg: DictConfig) -> dict[str, Any]:
     """Run the study (or the experiment, with `ablation`) described by `cfg` and write
     results.json + config.yaml into `cfg.output_dir`."""
@@ -204,6 +232,10 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         from neuroscope.ablation.experiment import run_experiment  # loads torch and Lightning
 
         results = run_experiment(cfg, out_dir)
+    elif cfg.get("comparison"):
+        from neuroscope.evaluation.compare import run_comparison
+
+        results = run_comparison(cfg, out_dir)
     else:
         results = study(cfg, to_dict(cfg.task), to_dict(cfg.model), to_dict(cfg.get("method")) or None, keep)
     results["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)

@@ -76,7 +76,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if type(model).test_step is not pl.LightningModule.test_step:
             tested = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
             results["test"] = _metrics(tested[0] if tested else {}, "test")
-        if hasattr(model, "export"):  # e.g. a stand-alone probe: its saved form beside the checkpoints
-            results["probe"] = str(model.export(out_dir))
+        if hasattr(model, "export"):  # e.g. a probe or a fine-tuned model: its saved form beside the checkpoints
+            results.update(model.export(out_dir))
     write_results(results, out_dir)
     return results

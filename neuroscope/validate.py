@@ -148,6 +148,7 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("ablation.where", choice("output", "recurrent")),
     ("ablation.random_draws", integer(0)),
     ("ablation.stage", choice("test", "validate")),
+    ("comparison.top_percent", lambda v: None if v is None else number(0, 100, lo_open=True)(v)),
     ("checkpoints", each(lambda v: None if Path(str(v)).expanduser().is_file()
                          else f"{v} does not exist (or is not a file); train one with train.py")),
 )

@@ -29,26 +29,6 @@ from neuroscope.store import ActivationStore
 log = logging.getLogger(__name__)
 
 
-def _summary(res: dict[str, Any]) -> dict[str, Any]:
-    """What the experiment's table shows of one study."""
-    out: dict[str, Any] = {"task": res["task"], "method": res["method"], "n_neurons": res["store"]["n_neurons"]}
-    if "oracle" in res:
-        out["oracle_accuracy"] = res["oracle"]["accuracy"]
-    if "minimal_subset" in res:
-        out["minimal_subset"] = res["minimal_subset"].get("n_neurons")
-    subsets = res.get("subsets", {})
-    if subsets:
-        pct = next((p for p in ("5", "10", "1") if p in subsets.get("top", {})), None)
-        if pct:
-            out["percent"] = pct
-            out.update({f"{k}_accuracy": subsets[k][pct]["accuracy"] for k in ("top", "random", "bottom") if k in subsets})
-    if "correlation" in res:
-        out["similarity"] = res["correlation"]["similarity"]
-    if "timings" in res:
-        out["seconds"] = res["timings"].get("total_seconds")
-    return out
-
-
 def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The studied model node (checkpoints[0]) and the other models' nodes (checkpoints[1:])."""
     node = to_dict(cfg.model)
@@ -64,7 +44,7 @@ def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Studies (LCA per property, correlation rankings), then the ablation curves; returns results.json."""
-    from neuroscope.analysis import study  # the one-study runner (imports this module lazily)
+    from neuroscope.analysis import study, study_summary, timed
 
     t0 = time.perf_counter()
     ab = to_dict(cfg.ablation)
@@ -77,7 +57,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         task_cfg = {**base_task, "params": {}, **dict(prop)}
         name = f"{lca['name']}_{task_cfg['name']}" + (f"_{task_cfg['params']['feature']}"
                                                        if "feature" in task_cfg["params"] else "")
-        studies[name] = _timed(study, cfg, task_cfg, node, dict(lca), None, out_dir / "studies" / name)
+        studies[name] = timed(study, cfg, task_cfg, node, dict(lca), None, out_dir / "studies" / name)
     for method_name in ab.get("correlation") or []:
         if not others:
             raise ConfigError("ablation.correlation: correlation rankings need other models; give "
@@ -85,7 +65,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         method = {"name": method_name, "others": others, "tokens": "all"}
         words = {**base_task, "name": "sentences", "params": {}, "format": base_task.get("format") or "conllu",
                  **dict(ab.get("words") or {})}
-        studies[method_name] = _timed(study, cfg, words, node, method)
+        studies[method_name] = timed(study, cfg, words, node, method)
     for name, res in studies.items():
         write_results(res, out_dir / "studies" / name)
         write_tables(res, out_dir / "studies" / name)
@@ -99,18 +79,10 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return {
         "model": node["name"], "task": base_task["name"], "method": "ablation", "seed": int(cfg.seed),
         "checkpoints": [node["checkpoint"]] + [o["checkpoint"] for o in others],
-        "studies": {k: _summary(v) for k, v in studies.items()},
+        "studies": {k: study_summary(v) for k, v in studies.items()},
         "ablation": block,
         "timings": {"studies_seconds": round(seconds_studies, 3), "ablation_seconds": block["seconds"]},
     }
-
-
-def _timed(run: Any, *args: Any) -> dict[str, Any]:
-    """A study's results with its wall time as `timings.total_seconds` (as a single run has)."""
-    t0 = time.perf_counter()
-    res = run(*args)
-    res["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
-    return res
 
 
 def _ranking(value: Any, key: str) -> list[str]:

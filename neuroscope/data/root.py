@@ -28,7 +28,8 @@ class CorpusFile:
 
     relpath: str  # e.g. "ud/en_ewt-ud-dev.conllu"
     url: str | None = None  # upstream home; None: local only
-    sha256: str | None = None  # expected checksum of the downloaded bytes
+    sha256: str | None = None  # expected checksum of the file's bytes
+    member: str | None = None  # `url` is a zip archive: this is the file's path inside it
 
 
 def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
@@ -98,6 +99,18 @@ def _writable_target(roots: list[Path], relpath: str) -> Path:
     raise DataError(f"no writable data root to download '{relpath}' into; tried {roots}")
 
 
+def _extract_member(archive: Path, member: str, url: str) -> None:
+    """Replace the downloaded zip `archive` by its file `member` (in place, same path)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read(member)
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"{url}: expected a zip archive holding '{member}' ({exc})") from exc
+    archive.write_bytes(data)
+
+
 def fetch(spec: CorpusFile, target: Path, timeout: float = 30.0) -> Path:
     """Download `spec.url` to `target` atomically; verify the checksum when one is known."""
     assert spec.url is not None
@@ -108,6 +121,8 @@ def fetch(spec: CorpusFile, target: Path, timeout: float = 30.0) -> Path:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out)
+        if spec.member:
+            _extract_member(tmp, spec.member, spec.url)
         digest = sha256sum(tmp)
         if spec.sha256 and digest != spec.sha256:
             raise DataError(

@@ -10,4 +10,5 @@ BUILTINS = {
     "nmt_lstm": "neuroscope.models.nmt",
     "nlm_lstm": "neuroscope.models.nlm",
     "probe": "neuroscope.models.probe",
+    "finetune_transformer": "neuroscope.models.finetune",
 }

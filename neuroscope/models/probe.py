@@ -61,9 +61,10 @@ class StandaloneProbe(ProbeModule):
     def make_datamodule(self, data_cfg: Mapping[str, Any] | None = None) -> SplitsData:
         return SplitsData(self.splits, self.cfg.batch_size, self.cfg.seed, self.cfg.shuffle)
 
-    def export(self, out_dir: str | Path) -> Path:
-        """Save the probe of the best dev epoch into the run folder."""
-        return save_probe(self.to_probe(), Path(out_dir) / "probe", self.classes, self.neurons, **self.info)
+    def export(self, out_dir: str | Path) -> dict[str, str]:
+        """Save the probe of the best dev epoch into the run folder: {"probe": its path}."""
+        return {"probe": str(save_probe(self.to_probe(), Path(out_dir) / "probe", self.classes, self.neurons,
+                                        **self.info))}
 
 
 @MODELS.register("probe")

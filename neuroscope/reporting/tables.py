@@ -29,6 +29,8 @@ def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[lis
         tables["ranking"] = (["rank", "neuron", "site", "unit"], rows)
     if "ablation" in results:
         tables["ablation"] = ablation_table(results["ablation"])
+    if "comparison" in results:
+        tables.update(comparison_tables(results["comparison"]))
     if "lambda_search" in results:
         cols = list(results["lambda_search"][0])
         tables["lambda_search"] = (cols, [[r[c] for c in cols] for r in results["lambda_search"]])
@@ -42,6 +44,30 @@ def ablation_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     rows = [[arm, k, block["neurons_silenced"].get(k), v, sd.get(k) if arm == "random" else None]
             for arm, curve in block["curves"].items() for k, v in curve.items()]
     return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd"], rows
+
+
+def comparison_tables(block: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """`comparison` (a row per property: before/after oracle, minimal subset, mean depth of the top
+    k %, shared top neurons) and `comparison_layers` (a row per property and site)."""
+    rows, layer_rows = [], []
+    for task, c in block["tasks"].items():
+        o, m, d, sh = c.get("oracle", {}), c.get("minimal_subset", {}), c.get("mean_depth", {}), c.get("shared_top", {})
+        rows.append([task, o.get("before"), o.get("after"),
+                     m.get("before", {}).get("n_neurons"), m.get("after", {}).get("n_neurons"),
+                     d.get("before"), d.get("after"), d.get("shift"),
+                     sh.get("n_top", {}).get("before"), sh.get("same_neurons"), sh.get("chance"), sh.get("partner_in_top")])
+        for site, v in c.get("layers", {}).items():
+            layer_rows.append([task, site] + [v.get(s, {}).get(k) for k in ("accuracy", "top_share")
+                                              for s in ("before", "after")])
+    cols = ["task", "oracle_before", "oracle_after", "minimal_before", "minimal_after", "mean_depth_before",
+            "mean_depth_after", "depth_shift", "n_top", "same_top_neurons", "chance", "partner_in_top"]
+    layer_cols = ["task", "site", "accuracy_before", "accuracy_after", "top_share_before", "top_share_after"]
+    out = {"comparison": (cols, rows), "comparison_layers": (layer_cols, layer_rows)}
+    moved = block.get("correlation", {}).get("sites")
+    if moved:
+        keys = ["self_r", "self_is_partner", "best_r", "linear_cka"]
+        out["comparison_sites"] = (["site", *keys], [[site] + [v[k] for k in keys] for site, v in moved.items()])
+    return out
 
 
 def csv_text(cols: list[str], rows: list[list[Any]]) -> str:
