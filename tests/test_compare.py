@@ -91,7 +91,8 @@ def _overrides(tmp_path: Path, bert: Path, after: Path, out: Path) -> list[str]:
 def test_comparison_of_a_model_with_itself_and_with_a_changed_copy(tmp_path: Path, tiny_bert: Path) -> None:
     same = _perturbed_copy(tiny_bert, tmp_path / "same", 0.0)
     out = tmp_path / "run_same"
-    res = analyze(_compose(_overrides(tmp_path, tiny_bert, same, out)))
+    with_report = [o for o in _overrides(tmp_path, tiny_bert, same, out) if o != "report=none"]
+    res = analyze(_compose(with_report))
     assert res["method"] == "comparison" and set(res["comparison"]["tasks"]) == {"upos", "xpos"}
     upos = res["comparison"]["tasks"]["upos"]
     assert upos["mean_depth"]["shift"] == 0.0 and upos["oracle"]["before"] == upos["oracle"]["after"]
@@ -106,6 +107,9 @@ def test_comparison_of_a_model_with_itself_and_with_a_changed_copy(tmp_path: Pat
         rows = list(csv.DictReader(f))
     assert [r["task"] for r in rows] == ["upos", "xpos"]
     assert (out / "comparison_layers.csv").exists() and (out / "comparison_sites.csv").exists()
+    assert (out / "comparison.png").stat().st_size > 0
+    page = (out / "report.html").read_text()
+    assert "before → after (top 10 %)" in page and "how far each site" in page
 
     changed = _perturbed_copy(tiny_bert, tmp_path / "changed", 1.0)
     res = analyze(_compose(_overrides(tmp_path, tiny_bert, changed, tmp_path / "run_changed")))

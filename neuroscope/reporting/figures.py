@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neuroscope.reporting.results import score
 
 KIND_COLORS = {"top": "#c0392b", "random": "#7f8c8d", "bottom": "#2c7fb8"}
@@ -87,6 +89,38 @@ def plot_layers(res: dict[str, Any]) -> Any:
     return fig
 
 
+def plot_comparison(res: dict[str, Any]) -> Any:
+    """Per property (one panel each): share of the top neurons per site before and after (bars) and
+    a probe on each site alone before and after (lines) — a comparison run's `comparison.tasks`."""
+    tasks = (res.get("comparison") or {}).get("tasks")
+    if not tasks:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    colors = {"before": "#7f8c8d", "after": "#c0392b"}
+    for ax, (task, c) in zip(axes[0], tasks.items(), strict=True):
+        sites = list(c.get("layers", {}))
+        xs = np.arange(len(sites))
+        ax2 = ax.twinx()
+        for i, side in enumerate(("before", "after")):
+            shares = [c["layers"][s].get(side, {}).get("top_share") or 0.0 for s in sites]
+            ax.bar(xs + (i - 0.5) * 0.4, shares, width=0.4, color=colors[side], alpha=0.6, label=f"top share {side}")
+            accs = [c["layers"][s].get(side, {}).get("accuracy") for s in sites]
+            ax2.plot(xs, [a if a is not None else float("nan") for a in accs], marker="o", color=colors[side],
+                     label=f"site probe {side}")
+        depth = c.get("mean_depth", {})
+        ax.set_title(f"{task}: mean depth {depth.get('before', float('nan')):.2f} → "
+                     f"{depth.get('after', float('nan')):.2f}", fontsize=9)
+        ax.set_xticks(xs, sites, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("share of the top neurons", fontsize=8)
+        ax2.set_ylabel("accuracy of a probe on the site", fontsize=8)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Top {res['comparison'].get('top_percent'):g} % neurons before / after · {res.get('model')}",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_classes(res: dict[str, Any]) -> Any:
     """Top neurons per class (LCA's per-class ranking): few = localized, many = distributed."""
     per_class = (res.get("ranking_detail") or {}).get("per_class")
@@ -153,7 +187,7 @@ def plot_lambda(res: dict[str, Any]) -> Any:
 
 FIGURES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "subsets": plot_subsets, "layers": plot_layers, "classes": plot_classes,
-    "ablation": plot_ablation, "lambda_search": plot_lambda,
+    "ablation": plot_ablation, "lambda_search": plot_lambda, "comparison": plot_comparison,
 }
 
 

@@ -20,6 +20,7 @@ CAPTIONS = {
     "classes": "Top neurons per class",
     "ablation": "The model's metric with each ranking's top (and bottom) k % silenced",
     "lambda_search": "λ search on dev",
+    "comparison": "Where each property's top neurons sit, and a probe per site, before and after",
 }
 
 

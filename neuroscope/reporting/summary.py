@@ -60,11 +60,33 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
         rows = [[arm] + [_f(c[k]) for k in shares] for arm, c in block["curves"].items()]
         sections.append((f"{block['metric']} with the top k % silenced ({block['mode']}, {block['where']})",
                          ["arm", *[f"{k} %" for k in shares]], rows))
+    sections += comparison_sections(res.get("comparison"))
     for name, s in (res.get("studies") or {}).items():
         sections[0][2].append([f"study {name}", ", ".join(f"{k} {_f(v)}" for k, v in s.items()
                                                        if k in ("oracle_accuracy", "minimal_subset", "top_accuracy",
                                                                 "random_accuracy", "bottom_accuracy"))])
     return sections
+
+
+def comparison_sections(block: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[str]]]]:
+    """A comparison run's tables: per property before → after, and per site how far neurons moved."""
+    if not block:
+        return []
+    rows = []
+    for task, c in block["tasks"].items():
+        o, m, d, sh = c.get("oracle", {}), c.get("minimal_subset", {}), c.get("mean_depth", {}), c.get("shared_top", {})
+        rows.append([task, f"{_f(o.get('before'))} → {_f(o.get('after'))}",
+                     f"{m.get('before', {}).get('n_neurons')} → {m.get('after', {}).get('n_neurons')}",
+                     f"{_f(d.get('before'))} → {_f(d.get('after'))}",
+                     f"{sh.get('same_neurons')} of {sh.get('n_top', {}).get('before')} (chance {_f(sh.get('chance'))})"])
+    pct = f"{block['top_percent']:g}"
+    out = [(f"before → after (top {pct} %)", ["property", "oracle accuracy", "minimal subset",
+                                              "mean depth of the top neurons", "same top neurons"], rows)]
+    moved = (block.get("correlation") or {}).get("sites")
+    if moved:
+        out.append(("how far each site's neurons moved", ["site", "ρ with itself", "own best partner", "CKA"],
+                    [[s, _f(v["self_r"]), _f(v["self_is_partner"]), _f(v["linear_cka"])] for s, v in moved.items()]))
+    return out
 
 
 def print_summary(res: dict[str, Any], report: str | None = None, file: TextIO | None = None) -> None:
