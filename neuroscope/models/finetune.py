@@ -23,7 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from neuroscope.data.glue import TextClassificationData
 from neuroscope.errors import ConfigError
-from neuroscope.models.transformer import _hub_kwargs, _load_tokenizer
+from neuroscope.models.transformer import hub_kwargs, load_tokenizer
 from neuroscope.registry import MODELS
 
 NAME = "finetune_transformer"
@@ -50,7 +50,7 @@ class FinetuneModule(pl.LightningModule):
         if lr <= 0 or not 0 <= warmup < 1:
             raise ConfigError(f"model.lr / model.warmup: need lr > 0 and 0 <= warmup < 1, got {lr} / {warmup}")
         self.path = str(path or default_path())
-        self.tokenizer = tokenizer if tokenizer is not None else _load_tokenizer(self.path, revision)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.path, revision)
         if self.tokenizer.pad_token is None:  # GPT-2 has none; the mask hides it
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.net: nn.Module | None = None
@@ -67,7 +67,7 @@ class FinetuneModule(pl.LightningModule):
         try:
             self.net = AutoModelForSequenceClassification.from_pretrained(
                 self.path, num_labels=len(classes), id2label=dict(enumerate(classes)),
-                label2id={c: i for i, c in enumerate(classes)}, **extra, **_hub_kwargs(self.hparams.revision))
+                label2id={c: i for i, c in enumerate(classes)}, **extra, **hub_kwargs(self.hparams.revision))
         except OSError as exc:
             raise ConfigError(f"model.path: cannot load '{self.path}': {exc}") from exc
         self.net.train()  # from_pretrained returns eval mode; Lightning keeps a submodule's mode

@@ -212,7 +212,7 @@ class TransformerNeurons:
         self.path, self.aggregation, self.device, self.revision = str(path), aggregation, device, revision
         self.model = model if model is not None else _load_model(self.path, revision)
         self.model.to(device).eval()
-        self.tokenizer = tokenizer if tokenizer is not None else _load_tokenizer(self.path, revision)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.path, revision)
         if self.tokenizer.pad_token is None:  # GPT-2 has none; padding is masked anyway
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         cfg = self.model.config
@@ -384,7 +384,8 @@ def _max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
     return min(usable) if usable else 512
 
 
-def _hub_kwargs(revision: str | None) -> dict[str, Any]:
+def hub_kwargs(revision: str | None) -> dict[str, Any]:
+    """`from_pretrained` arguments: the revision, and local files only when HF_HUB_OFFLINE is set."""
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
     return {"revision": revision, "local_files_only": offline}
 
@@ -397,7 +398,7 @@ def _load_model(path: str, revision: str | None) -> Any:
         transformers.utils.logging.disable_progress_bar()
 
     try:
-        return AutoModel.from_pretrained(path, **_hub_kwargs(revision))
+        return AutoModel.from_pretrained(path, **hub_kwargs(revision))
     except OSError as exc:
         raise ConfigError(
             f"model.path: cannot load '{path}': {exc}\n"
@@ -405,13 +406,14 @@ def _load_model(path: str, revision: str | None) -> Any:
         ) from exc
 
 
-def _load_tokenizer(path: str, revision: str | None) -> Any:
+def load_tokenizer(path: str, revision: str | None) -> Any:
+    """The fast tokenizer of `path` (byte-level BPE with a prefix space, for word-split input)."""
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(path, **_hub_kwargs(revision))
+        tok = AutoTokenizer.from_pretrained(path, **hub_kwargs(revision))
         if getattr(tok, "add_prefix_space", None) is False:  # byte-level BPE needs it for word input
-            tok = AutoTokenizer.from_pretrained(path, add_prefix_space=True, **_hub_kwargs(revision))
+            tok = AutoTokenizer.from_pretrained(path, add_prefix_space=True, **hub_kwargs(revision))
     except OSError as exc:
         raise ConfigError(f"model.path: cannot load the tokenizer of '{path}': {exc}") from exc
     if not getattr(tok, "is_fast", False):
