@@ -37,6 +37,15 @@ def build(registry: Registry[Any], node: Mapping[str, Any] | DictConfig, group: 
         raise
 
 
+def build_known(cls: Any, node: Mapping[str, Any] | None, **overrides: Any) -> Any:
+    """`cls(**node)` keeping only the keys its constructor takes (a shared config group, e.g. `data`,
+    holds keys for several modules), with `overrides` on top."""
+    known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    args = {k: v for k, v in dict(node or {}).items() if k in known}
+    args.update(overrides)
+    return cls(**args)
+
+
 def check_params(fn: Any, params: Mapping[str, Any], group: str) -> None:
     """Fail with the offending config key when `params` do not fit `fn`'s signature."""
     sig = inspect.signature(fn)

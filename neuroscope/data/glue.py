@@ -8,7 +8,6 @@ Texts are tokenized once by the model's fast tokenizer; batches hold texts of si
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from neuroscope.config import build_known
 from neuroscope.data.corpora import corpus_file
 from neuroscope.data.multi30k import BucketBatchSampler
 from neuroscope.data.readers import open_text
@@ -116,10 +116,7 @@ class TextClassificationData(pl.LightningDataModule):
     @classmethod
     def from_config(cls, data_cfg: Mapping[str, Any] | None, **overrides: Any) -> TextClassificationData:
         """Build from the `data` config group; keys this module does not know are ignored."""
-        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        args = {k: v for k, v in dict(data_cfg or {}).items() if k in known}
-        args.update(overrides)
-        return cls(**args)
+        return build_known(cls, data_cfg, **overrides)
 
     def _read(self, split: str) -> Examples:
         spec = self.files[split]

@@ -8,7 +8,6 @@ similar source length (shuffled buckets), so little compute goes to padding.
 from __future__ import annotations
 
 import gzip
-import inspect
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from neuroscope.config import build_known
 from neuroscope.data.corpora import CORPORA
 from neuroscope.data.root import locate
 from neuroscope.data.vocab import BOS, EOS, PAD, Vocab, tokenize
@@ -119,10 +119,7 @@ class Multi30kDataModule(pl.LightningDataModule):
     @classmethod
     def from_config(cls, data_cfg: Mapping[str, Any] | None, **overrides: Any) -> Multi30kDataModule:
         """Build from the `data` config group; keys this module does not know are ignored."""
-        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        args = {k: v for k, v in dict(data_cfg or {}).items() if k in known}
-        args.update(overrides)
-        return cls(**args)
+        return build_known(cls, data_cfg, **overrides)
 
     @property
     def langs(self) -> list[str]:
