@@ -54,3 +54,26 @@ def test_default_study_extracts_all_of_ud_dev_and_reuses_it(tmp_path: Path) -> N
     store = ActivationStore(first["store"]["path"])
     block = store.read(["layer6"], tokens=np.arange(100))
     assert block.shape == (100, 384) and np.isfinite(block).all()
+
+
+def test_probes_train_on_ud_ewt_train_and_test_on_dev() -> None:
+    """`ud_ewt:train` is a corpus name: probes train on it (dev = 10 % of its sentences) and test on dev."""
+    from neuroscope.tasks import load_task
+
+    train_file = UD_DEV.with_name("en_ewt-ud-train.conllu")
+    if not train_file.exists():
+        pytest.skip(f"UD EWT train not found at {train_file}")
+    corpus = load_task({"name": "upos", "files": {"train": "ud_ewt:train", "test": "ud_ewt:dev"}},
+                       str(UD_DEV.parents[1]), download=False)
+    counts = corpus.counts()
+    assert counts["test"] == 25_147 and counts["train"] + counts["dev"] == 204_577
+    assert 0.07 < counts["dev"] / 204_577 < 0.13 and len(corpus.classes) == 17
+
+
+def test_sst2_files_read_as_glue_distributes_them() -> None:
+    from neuroscope.data.corpora import corpus_file
+    from neuroscope.data.glue import read_tsv
+    from neuroscope.data.root import locate
+
+    dev = read_tsv(locate(corpus_file("glue_sst2:dev"), str(UD_DEV.parents[1]), download=False))
+    assert len(dev.texts) == 872 and set(dev.labels) == {"0", "1"}
