@@ -126,3 +126,14 @@ def test_finetune_needs_classification_data(tiny_bert: Path) -> None:
         module.make_datamodule({"name": "multi30k"})
     with pytest.raises(ConfigError, match="model=transformer model.path="):
         module.fingerprint()
+
+
+def test_collate_pads_right_or_left_with_a_matching_mask() -> None:
+    from neuroscope.data.glue import collate
+
+    items = [{"ids": [5, 6, 7], "label": 1}, {"ids": [8], "label": 0}]
+    right = collate(items, pad_id=0)
+    assert right["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]] and right["labels"].tolist() == [1, 0]
+    left = collate(items, pad_id=0, left=True)  # e.g. XLNet, whose classifier reads the last position
+    assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]] and left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
