@@ -117,6 +117,21 @@ def test_train_finetunes_a_tiny_bert_and_saves_a_studyable_model(tmp_path: Path,
     assert src.extract([["the", "cats"]])["layer2"].shape == (2, 16)
     assert not list(out.glob(".hf_model.*"))
 
+    # in-model ablation of the classifier: silencing a whole layer's output must cost accuracy
+    from neuroscope.analysis import analyze
+
+    ranking = [f"layer2:{u}" for u in range(16)] + [f"layer1.mlp:{u}" for u in range(32)]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        acfg = compose(config_name="analyze", overrides=[
+            "experiment=finetune_ablation", f"model.path={tiny_bert}", f"checkpoints=[{res['checkpoint']}]",
+            f"ablation.rankings={{layer2_first: {json.dumps(ranking)}}}", "ablation.shares=[0,33.4]",
+            "ablation.random_draws=2", f"data.train={train_f}", f"data.test={test_f}", "data.val_size=50",
+            "logger=none", "report=none", f"output_dir={tmp_path / 'ablation'}"])
+    block = analyze(acfg)["ablation"]
+    assert block["metric"] == "accuracy" and block["data"] == "sst2 test"
+    assert block["baseline"] == pytest.approx(res["test"]["accuracy"])  # the same model, the same split
+    assert block["curves"]["layer2_first_top"]["33.4"] < block["baseline"] - 0.2  # layer 2 silenced: the head is blind
+
 
 def test_finetune_needs_classification_data(tiny_bert: Path) -> None:
     from neuroscope.models.finetune import FinetuneModule

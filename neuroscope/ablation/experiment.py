@@ -131,7 +131,7 @@ def measure(cfg: DictConfig, node: dict[str, Any], rankings: dict[str, list[str]
         trainer.validate(module, datamodule=dm, verbose=False)
     if callback.results is None:
         raise ConfigError("ablation: the trainer ran no evaluation (empty split?)")
-    return {**callback.results, "data": f"multi30k {callback.stage}"}
+    return {**callback.results, "data": f"{cfg.data.get('name') or 'multi30k'} {callback.stage}"}
 
 
 def lightning_module(node: dict[str, Any]) -> pl.LightningModule:
@@ -140,7 +140,9 @@ def lightning_module(node: dict[str, Any]) -> pl.LightningModule:
     module = build(MODELS, bare, "model")
     if not isinstance(module, pl.LightningModule) or not hasattr(module, "make_datamodule"):
         raise ConfigError(f"ablation: model '{node['name']}' has no trainable LightningModule with its data "
-                          "(ablation re-measures a trained NMT or LM)")
+                          "(ablation re-measures a trained NMT, LM or fine-tuned classifier)")
+    if hasattr(type(module), "load_trained"):  # a module that restores itself (e.g. the fine-tuned classifier)
+        return type(module).load_trained(node["checkpoint"]).eval()
     from neuroscope.models.lstm_sites import load_checkpoint
 
     ckpt = load_checkpoint(node["checkpoint"], str(node["name"]))  # checked: file, format, architecture

@@ -60,7 +60,7 @@ def hook_points(model: Any) -> dict[str, HookPoint]:
     if isinstance(net, NMTModel):
         return _nmt_points(net)
     if hasattr(net, "config") and hasattr(net.config, "hidden_size"):
-        return _transformer_points(net)
+        return transformer_points(net)
     raise ConfigError(f"ablation: no neuron sites known for {type(net).__name__}; give it a "
                       "`hook_points()` method returning {site: neuroscope.ablation.sites.HookPoint}")
 
@@ -75,7 +75,7 @@ def _nmt_points(net: Any) -> dict[str, HookPoint]:
     return points
 
 
-def _transformer_points(net: Any) -> dict[str, HookPoint]:
+def transformer_points(net: Any) -> dict[str, HookPoint]:
     """`embeddings` (the embedding block's output) and `layer{i}` (the i-th block's output, as
     hidden_states[i]; for models with a final norm, e.g. GPT-2, before that norm), and
     `layer{i}.mlp` / `layer{i}.attn` when the architecture's modules are known."""

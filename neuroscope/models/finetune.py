@@ -41,6 +41,8 @@ class FinetuneModule(pl.LightningModule):
     """`AutoModelForSequenceClassification` over `path`; logs loss and accuracy per split."""
 
     monitor = ("val/accuracy", "max")
+    ablation_metric_name = "accuracy"  # what NeuronAblation re-measures with neurons silenced
+    higher_is_better = True
 
     def __init__(self, path: str | None = None, revision: str | None = None, lr: float = 5e-5,
                  weight_decay: float = 0.01, warmup: float = 0.06, classifier_dropout: float | None = None,
@@ -75,15 +77,52 @@ class FinetuneModule(pl.LightningModule):
             self.net.config.pad_token_id = self.tokenizer.pad_token_id
         self.accuracy = nn.ModuleDict({s: MulticlassAccuracy(num_classes=len(classes), average="micro") for s in ("val", "test")})
 
-    def make_datamodule(self, data_cfg: Mapping[str, Any] | None) -> TextClassificationData:
+    @classmethod
+    def load_trained(cls, checkpoint: str | Path) -> FinetuneModule:
+        """The fine-tuned classifier of a train.py checkpoint (its settings, classes and weights)."""
+        path = Path(checkpoint).expanduser()
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"checkpoints: cannot read {path} as a Lightning checkpoint ({exc})") from exc
+        hparams = dict(ckpt.get("hyper_parameters") or {})
+        if not hparams.get("classes") or "state_dict" not in ckpt:
+            raise ConfigError(f"checkpoints: {path} is not a {NAME} checkpoint (no classes or weights)")
+        module = cls(**{k: v for k, v in hparams.items() if k in ("path", "revision", "lr", "weight_decay",
+                                                                  "warmup", "classifier_dropout", "classes")})
+        module.load_state_dict(ckpt["state_dict"])
+        return module
+
+    def hook_points(self) -> dict[str, Any]:
+        """The encoder's sites for ablation (`embeddings`, `layerN`, `layerN.mlp`, `layerN.attn`), named as
+        `model=transformer model.path=<run>/hf_model` names them in a store."""
+        from neuroscope.ablation.sites import transformer_points
+
+        if self.net is None:
+            raise ConfigError(f"{NAME} has no network yet")
+        return transformer_points(self.net.base_model)
+
+    def ablation_metric(self, batches: list[dict[str, Tensor]]) -> float:
+        """Accuracy over `batches` (what NeuronAblation re-measures)."""
+        right = total = 0
+        for batch in batches:
+            pred = self(batch).logits.argmax(-1)
+            right += int((pred == batch["labels"]).sum())
+            total += len(batch["labels"])
+        return right / max(total, 1)
+
+    def make_datamodule(self, data_cfg: Mapping[str, Any] | None, keep_vocab: bool = False) -> TextClassificationData:
         """The classification data (`data=sst2`; the default data group means SST-2 too), tokenized by
-        this model's tokenizer; its training labels size the head."""
+        this model's tokenizer; its training labels size the head (with `keep_vocab`, a trained head
+        must already have exactly those classes)."""
         cfg = dict(data_cfg or {})
         if cfg.get("name") not in (None, "sst2", "text_classification"):
             raise ConfigError(f"data: {NAME} trains on sentence classification, e.g. data=sst2; "
                               f"got data '{cfg.get('name')}'")
         dm = TextClassificationData.from_config(cfg, tokenizer=self.tokenizer)
         classes = dm.read_classes()
+        if keep_vocab and self.net is not None and list(self.hparams.classes or []) != classes:
+            raise ConfigError(f"data: the classifier was trained on classes {self.hparams.classes}, the data has {classes}")
         if self.net is None or list(self.hparams.classes or []) != classes:
             self.set_classes(classes)
         return dm
