@@ -133,8 +133,16 @@ def test_train_finetunes_a_tiny_bert_and_saves_a_studyable_model(tmp_path: Path,
     assert block["curves"]["layer2_first_top"]["33.4"] < block["baseline"] - 0.2  # layer 2 silenced: the head is blind
 
 
-def test_finetune_needs_classification_data(tiny_bert: Path) -> None:
+def test_finetune_needs_classification_data(tiny_bert: Path, tmp_path: Path) -> None:
+    import torch
+
     from neuroscope.models.finetune import FinetuneModule
+
+    with pytest.raises(ConfigError, match="missing.ckpt does not exist"):
+        FinetuneModule.load_trained(tmp_path / "missing.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
+    with pytest.raises(ConfigError, match="is not a finetune_transformer checkpoint"):
+        FinetuneModule.load_trained(tmp_path / "plain.ckpt")
 
     module = FinetuneModule(str(tiny_bert))
     with pytest.raises(ConfigError, match="data=sst2"):

@@ -60,9 +60,6 @@ def test_probes_train_on_ud_ewt_train_and_test_on_dev() -> None:
     """`ud_ewt:train` is a corpus name: probes train on it (dev = 10 % of its sentences) and test on dev."""
     from neuroscope.tasks import load_task
 
-    train_file = UD_DEV.with_name("en_ewt-ud-train.conllu")
-    if not train_file.exists():
-        pytest.skip(f"UD EWT train not found at {train_file}")
     corpus = load_task({"name": "upos", "files": {"train": "ud_ewt:train", "test": "ud_ewt:dev"}},
                        str(UD_DEV.parents[1]), download=False)
     counts = corpus.counts()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
+
+from neuroscope.errors import ConfigError
 
 
 @runtime_checkable
@@ -22,3 +26,16 @@ class NeuronSource(Protocol):
         """JSON-able identity of the model and extraction settings (part of the store's cache key)."""
         ...
 
+
+
+def read_checkpoint(path: str | Path, arch: str) -> Any:
+    """The content of a checkpoint file written by `train.py model=<arch>` (a dict when it is one),
+    loaded without unpickling code; a missing or unsafe file is a `ConfigError` naming `model.checkpoint`."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"model.checkpoint: {p} does not exist; train one with `python train.py model={arch}`")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated files, objects refused by weights_only
+        raise ConfigError(f"model.checkpoint: {p} cannot be loaded as a safe torch checkpoint ({exc})") from exc
+    return ckpt

@@ -21,8 +21,10 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from neuroscope.config import build_known
 from neuroscope.data.glue import TextClassificationData
 from neuroscope.errors import ConfigError
+from neuroscope.models.base import read_checkpoint
 from neuroscope.models.transformer import hub_kwargs, load_tokenizer
 from neuroscope.registry import MODELS
 
@@ -80,16 +82,11 @@ class FinetuneModule(pl.LightningModule):
     @classmethod
     def load_trained(cls, checkpoint: str | Path) -> FinetuneModule:
         """The fine-tuned classifier of a train.py checkpoint (its settings, classes and weights)."""
-        path = Path(checkpoint).expanduser()
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"checkpoints: cannot read {path} as a Lightning checkpoint ({exc})") from exc
-        hparams = dict(ckpt.get("hyper_parameters") or {})
+        ckpt = read_checkpoint(checkpoint, NAME)
+        hparams = dict(ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}
         if not hparams.get("classes") or "state_dict" not in ckpt:
-            raise ConfigError(f"checkpoints: {path} is not a {NAME} checkpoint (no classes or weights)")
-        module = cls(**{k: v for k, v in hparams.items() if k in ("path", "revision", "lr", "weight_decay",
-                                                                  "warmup", "classifier_dropout", "classes")})
+            raise ConfigError(f"model.checkpoint: {checkpoint} is not a {NAME} checkpoint (no classes or weights)")
+        module = build_known(cls, hparams)  # its settings and classes; the head is built for the classes
         module.load_state_dict(ckpt["state_dict"])
         return module
 

@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from neuroscope.data.vocab import Vocab
 from neuroscope.errors import ConfigError
+from neuroscope.models.base import read_checkpoint
 from neuroscope.store.hashing import cached_sha256
 
 CHECKPOINT_KEY = "neuroscope"  # our block in a Lightning checkpoint: arch, hparams, vocabularies
@@ -79,12 +80,7 @@ def load_checkpoint(path: str | Path, arch: str) -> dict[str, Any]:
     a safe torch checkpoint, or a checkpoint of another architecture.
     """
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"model.checkpoint: {p} does not exist; train one with `python train.py model={arch}`")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated files, objects refused by weights_only
-        raise ConfigError(f"model.checkpoint: {p} cannot be loaded as a safe torch checkpoint ({exc})") from exc
+    ckpt = read_checkpoint(p, arch)
     block = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     if not isinstance(block, dict) or "state_dict" not in ckpt:
         raise ConfigError(f"model.checkpoint: {p} is not a neuroscope model checkpoint (no '{CHECKPOINT_KEY}' "
