@@ -7,6 +7,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from neuroscope.analysis import analyze
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.compare import compare_studies, mean_depth, movement, site_depth
-from neuroscope.methods.correlation import ArraySource, pair_stats
+from neuroscope.methods.correlation import ArraySource, best_partners, pair_stats
 from tests.conftest import REPO, tiny_conllu
 
 
@@ -50,8 +51,8 @@ def test_movement_separates_kept_and_rewritten_sites() -> None:
     y[:, 3:] = rng.normal(size=(4000, 3))  # site b rewritten, site a kept (up to scale)
     y[:, :3] *= 2.0
     stats = pair_stats(ArraySource(x), [ArraySource(y)])[0]
-    neurons = [f"a:{i}" for i in range(3)] + [f"b:{i}" for i in range(3)]
-    moved = movement(stats, neurons, ["a", "b"])
+    store = SimpleNamespace(sites=["a", "b"], neuron_index=lambda s: np.arange(3) + (3 if s == ["b"] else 0))
+    moved = movement(stats, store, *best_partners(stats))
     assert moved["a"]["self_r"] == pytest.approx(1.0) and moved["a"]["self_is_partner"] == 1.0
     assert moved["a"]["linear_cka"] == pytest.approx(1.0)
     assert abs(moved["b"]["self_r"]) < 0.1 and moved["b"]["linear_cka"] < 0.05

@@ -95,19 +95,17 @@ def compare_studies(before: dict[str, Any], after: dict[str, Any], percent: floa
     return out
 
 
-def movement(stats: PairStats, neurons: list[str], sites: list[str]) -> dict[str, Any]:
-    """How much each site's neurons moved between two models with the same neurons: mean ρ of a
-    neuron with itself, share whose best partner is itself, linear CKA of the site."""
-    r = stats.corr()  # [n, n]
-    best, j = best_partners(stats)
-    own = np.diag(r)
-    site_of = np.array([n.rsplit(":", 1)[0] for n in neurons])
+def movement(stats: PairStats, store: Any, best: np.ndarray, partner: np.ndarray) -> dict[str, Any]:
+    """How much each site's neurons moved between two models with the same neurons (`store`'s): mean
+    ρ of a neuron with itself, share whose best partner (`best_partners`: |ρ| `best`, index `partner`)
+    is itself, linear CKA of the site."""
+    own = np.diag(stats.corr())  # [n]
     out = {}
-    for site in sites:
-        c = np.nonzero(site_of == site)[0]
+    for site in store.sites:
+        c = store.neuron_index([site])
         sub = PairStats(stats.n, stats.mean_x[c], stats.mean_y[c], stats.cxy[np.ix_(c, c)],
                         stats.cxx[np.ix_(c, c)], stats.cyy[np.ix_(c, c)])
-        out[site] = {"self_r": float(own[c].mean()), "self_is_partner": float((j[c] == c).mean()),
+        out[site] = {"self_r": float(own[c].mean()), "self_is_partner": float((partner[c] == c).mean()),
                      "best_r": float(best[c].mean()), "linear_cka": linear_cka(sub)}
     return out
 
@@ -122,7 +120,7 @@ def correlation(before_store: Any, after_store: Any) -> tuple[dict[str, Any], di
     partner = {n: after_store.neurons[int(k)] for n, k in zip(before_store.neurons, j, strict=True)}
     block: dict[str, Any] = {"n_tokens": stats.n, "similarity": similarity(stats, best)}
     if list(before_store.neurons) == list(after_store.neurons):
-        block["sites"] = movement(stats, list(before_store.neurons), list(before_store.sites))
+        block["sites"] = movement(stats, before_store, best, j)
     return block, partner
 
 
