@@ -37,6 +37,14 @@ def task_key(task_cfg: dict[str, Any]) -> str:
     return f"{task_cfg['name']}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+def property_task(base_task: dict[str, Any], prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An experiment's property (`{name, params}`) merged over its base task node, and the
+    property's name: `upos`, or `morph_Number` for a task with a feature parameter."""
+    task_cfg = {**base_task, "params": {}, **dict(prop)}
+    feature = (task_cfg.get("params") or {}).get("feature")
+    return (f"{task_cfg['name']}_{feature}" if feature else str(task_cfg["name"])), task_cfg
+
+
 def _probe_settings(cfg: DictConfig) -> tuple[ProbeConfig, dict[str, Any], str | None, bool]:
     """The `probe` group split into (probe settings, λ selection, probe to load, save the oracle?)."""
     params = to_dict(cfg.probe)

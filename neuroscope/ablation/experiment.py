@@ -44,7 +44,7 @@ def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Studies (LCA per property, correlation rankings), then the ablation curves; returns results.json."""
-    from neuroscope.analysis import study, study_summary, timed
+    from neuroscope.analysis import property_task, study, study_summary, timed
 
     t0 = time.perf_counter()
     ab = to_dict(cfg.ablation)
@@ -54,9 +54,8 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     rankings: dict[str, list[str]] = {}
     lca = to_dict(cfg.method) or {"name": "lca"}
     for prop in ab.get("properties") or []:
-        task_cfg = {**base_task, "params": {}, **dict(prop)}
-        name = f"{lca['name']}_{task_cfg['name']}" + (f"_{task_cfg['params']['feature']}"
-                                                       if "feature" in task_cfg["params"] else "")
+        prop_name, task_cfg = property_task(base_task, prop)
+        name = f"{lca['name']}_{prop_name}"
         studies[name] = timed(study, cfg, task_cfg, node, dict(lca), None, out_dir / "studies" / name)
     for method_name in ab.get("correlation") or []:
         if not others:

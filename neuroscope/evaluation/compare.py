@@ -140,15 +140,9 @@ def model_nodes(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return {"before": before, "after": {**before, **after}}
 
 
-def task_name(task_cfg: dict[str, Any]) -> str:
-    """`upos`, or `morph_Number` for a task with a feature parameter."""
-    feature = (task_cfg.get("params") or {}).get("feature")
-    return f"{task_cfg['name']}_{feature}" if feature else str(task_cfg["name"])
-
-
 def run_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Study each property on both models, then compare; returns the run's results.json dict."""
-    from neuroscope.analysis import study, study_summary, timed
+    from neuroscope.analysis import property_task, study, study_summary, timed
 
     t0 = time.perf_counter()
     cmp = to_dict(cfg.comparison)
@@ -166,8 +160,7 @@ def run_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     corr_block: dict[str, Any] | None = None
     corr_words = None  # data hash of the words the correlation was measured on
     for prop in tasks:
-        task_cfg = {**base_task, "params": {}, **dict(prop)}
-        name = task_name(task_cfg)
+        name, task_cfg = property_task(base_task, prop)
         res = {}
         for side in SIDES:
             keep: dict[str, Any] = {}

@@ -6,6 +6,7 @@ import sys
 from typing import Any, TextIO
 
 from neuroscope.reporting.results import score
+from neuroscope.reporting.tables import comparison_tables
 
 
 def _f(x: Any, sd: Any = None) -> str:
@@ -69,23 +70,26 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
 
 
 def comparison_sections(block: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[str]]]]:
-    """A comparison run's tables: per property before → after, and per site how far neurons moved."""
+    """A comparison run's tables (`comparison_tables`) as text: per property before → after, and per
+    site how far neurons moved."""
     if not block:
         return []
-    rows = []
-    for task, c in block["tasks"].items():
-        o, m, d, sh = c.get("oracle", {}), c.get("minimal_subset", {}), c.get("mean_depth", {}), c.get("shared_top", {})
-        rows.append([task, f"{_f(o.get('before'))} → {_f(o.get('after'))}",
-                     f"{m.get('before', {}).get('n_neurons')} → {m.get('after', {}).get('n_neurons')}",
-                     f"{_f(d.get('before'))} → {_f(d.get('after'))}",
-                     f"{sh.get('same_neurons')} of {sh.get('n_top', {}).get('before')} (chance {_f(sh.get('chance'))})"])
-    pct = f"{block['top_percent']:g}"
-    out = [(f"before → after (top {pct} %)", ["property", "oracle accuracy", "minimal subset",
-                                              "mean depth of the top neurons", "same top neurons"], rows)]
-    moved = (block.get("correlation") or {}).get("sites")
-    if moved:
+    tables = comparison_tables(block)
+    cols, rows = tables["comparison"]
+    text = []
+    for values in rows:
+        r = dict(zip(cols, values, strict=True))
+        text.append([r["task"], f"{_f(r['oracle_before'])} → {_f(r['oracle_after'])}",
+                     f"{r['minimal_before']} → {r['minimal_after']}",
+                     f"{_f(r['mean_depth_before'])} → {_f(r['mean_depth_after'])}",
+                     f"{r['same_top_neurons']} of {r['n_top']} (chance {_f(r['chance'])})"])
+    out = [(f"before → after (top {block['top_percent']:g} %)", ["property", "oracle accuracy", "minimal subset",
+                                                                 "mean depth of the top neurons", "same top neurons"], text)]
+    if "comparison_sites" in tables:
+        cols, rows = tables["comparison_sites"]
+        shown = [cols.index(c) for c in ("site", "self_r", "self_is_partner", "linear_cka")]
         out.append(("how far each site's neurons moved", ["site", "ρ with itself", "own best partner", "CKA"],
-                    [[s, _f(v["self_r"]), _f(v["self_is_partner"]), _f(v["linear_cka"])] for s, v in moved.items()]))
+                    [[_f(row[i]) for i in shown] for row in rows]))
     return out
 
 
