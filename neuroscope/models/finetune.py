@@ -25,7 +25,7 @@ from neuroscope.config import build_known
 from neuroscope.data.glue import TextClassificationData
 from neuroscope.errors import ConfigError
 from neuroscope.models.base import read_checkpoint
-from neuroscope.models.transformer import hub_kwargs, load_tokenizer
+from neuroscope.models.transformer import hub_kwargs, load_tokenizer, quiet_loading
 from neuroscope.registry import MODELS
 
 NAME = "finetune_transformer"
@@ -68,6 +68,7 @@ class FinetuneModule(pl.LightningModule):
 
         self.hparams["classes"] = list(classes)
         extra = {} if self.hparams.classifier_dropout is None else {"classifier_dropout": self.hparams.classifier_dropout}
+        quiet_loading()
         try:
             self.net = AutoModelForSequenceClassification.from_pretrained(
                 self.path, num_labels=len(classes), id2label=dict(enumerate(classes)),

@@ -390,13 +390,18 @@ def hub_kwargs(revision: str | None) -> dict[str, Any]:
     return {"revision": revision, "local_files_only": offline}
 
 
-def _load_model(path: str, revision: str | None) -> Any:
+def quiet_loading() -> None:
+    """No "Loading weights" bar from transformers when the CLI turned Hugging Face progress bars off."""
     import transformers
-    from transformers import AutoModel
 
-    if env_flag("HF_HUB_DISABLE_PROGRESS_BARS"):  # set by the CLI: no "Loading weights" bar either
+    if env_flag("HF_HUB_DISABLE_PROGRESS_BARS"):  # set by the CLI
         transformers.utils.logging.disable_progress_bar()
 
+
+def _load_model(path: str, revision: str | None) -> Any:
+    from transformers import AutoModel
+
+    quiet_loading()
     try:
         return AutoModel.from_pretrained(path, **hub_kwargs(revision))
     except OSError as exc:
