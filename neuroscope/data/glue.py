@@ -111,6 +111,7 @@ class TextClassificationData(pl.LightningDataModule):
         self.seed = torch.initial_seed() if seed is None else seed
         self.tokenizer = tokenizer
         self.classes: list[str] = []
+        self._train: Examples | None = None  # the training file, read once by read_classes
         self.encoded: dict[str, dict[str, list[Any]]] = {}  # stage -> {"ids": [...], "label": [...]}
 
     @classmethod
@@ -136,7 +137,7 @@ class TextClassificationData(pl.LightningDataModule):
             return
         if self.tokenizer is None:
             raise ConfigError("data: the text classification data needs the model's tokenizer")
-        if not self.classes:
+        if self._train is None:
             self.read_classes()
         train = self._train
         labels = encode_labels(train, self.classes)
