@@ -150,10 +150,73 @@ def test_lightning_backend_trains_the_same_proximal_probe_with_early_stopping() 
     cfg = ProbeConfig(seed=0, epochs=4, batch_size=100, lambda1=1e-2)  # proximal L1 (exact zeros), dev plateaus
     fast, fast_info = fit_probe(train, 3, cfg, dev)
     lit, lit_info = fit_probe(train, 3, cfg.with_(backend="lightning"), dev)  # dispatched by probe.backend
-    np.testing.assert_allclose(fast.weight, lit.weight, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(fast.weight, lit.weight, rtol=0, atol=1e-6)
     assert np.count_nonzero(fast.weight == 0) == np.count_nonzero(lit.weight == 0) > 0
     assert fast_info["best_epoch"] == lit_info["best_epoch"]
     np.testing.assert_allclose(fast_info["dev_accuracy"], lit_info["dev_accuracy"], atol=1e-6)
+
+
+def neurox_config() -> ProbeConfig:
+    """conf/probe/neurox.yaml as a study reads it (NeuroX's settings: shuffle false, batch 32, constant lr)."""
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf" / "probe" / "neurox.yaml"))
+    for key in ("selection", "save", "load"):
+        params.pop(key)
+    return ProbeConfig.from_dict(params)
+
+
+@pytest.mark.parametrize("with_dev", [False, True])
+def test_lightning_backend_trains_the_neurox_probe_of_the_numpy_loop(with_dev: bool) -> None:
+    """probe=neurox: unshuffled batches in data order and a constant lr (with a dev split the
+    Lightning backend used to fail on ReduceLROnPlateau(factor=1)); weights equal to 1e-6."""
+    cfg = neurox_config()
+    assert (cfg.shuffle, cfg.lr_decay, cfg.batch_size) == (False, 1.0, 32)
+    x, y = separable(900)
+    order = np.argsort(y, kind="stable")  # a corpus in label blocks: the data order matters
+    train = ArrayChunks(x[order][:600], y[order][:600])
+    dev = ArrayChunks(x[600:], y[600:]) if with_dev else None
+    fast, fast_info = fit_probe(train, 3, cfg.with_(epochs=3), dev)
+    lit, lit_info = fit_probe(train, 3, cfg.with_(epochs=3, backend="lightning"), dev)
+    np.testing.assert_allclose(fast.weight, lit.weight, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fast.bias, lit.bias, rtol=0, atol=1e-6)
+    assert fast_info["best_epoch"] == lit_info["best_epoch"]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_lightning_backend_draws_the_numpy_loops_batches_in_the_same_order(
+        shuffle: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch of every epoch, in order: the same rows (tracked by a row-id label) for both backends."""
+    import pytorch_lightning as pl
+
+    import neuroscope.probes.probe as probe_module
+
+    n = 250
+    x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    ids = np.arange(n)  # the label is the row id: a batch's labels name its rows
+    cfg = ProbeConfig(seed=4, epochs=3, batch_size=32, shuffle=shuffle, patience=0)
+    seen_numpy: list[list[int]] = []
+    real = probe_module.gradients
+
+    def recording(w, b, xb, yb, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen_numpy.append(yb.tolist())
+        return real(w, b, xb, yb, *args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "gradients", recording)
+    fit_probe(ArrayChunks(x, ids, boundaries=[0, 100, n]), n, cfg)
+
+    seen_lightning: list[list[int]] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):  # noqa: ANN001, ANN202
+            seen_lightning.append(batch[1].tolist())
+
+    fit_probe_lightning(ArrayChunks(x, ids, boundaries=[0, 100, n]), n, cfg, callbacks=[Record()])
+    assert len(seen_numpy) == 3 * (4 + 5) and seen_lightning == seen_numpy
+    if shuffle:
+        assert seen_numpy[:9] != seen_numpy[9:18] and seen_numpy[0] != list(range(32))  # reshuffled each epoch
+    else:
+        assert seen_numpy[:9] == seen_numpy[9:18] and seen_numpy[0] == list(range(32))  # NeuroX: data order
 
 
 def test_moments_are_exact_over_chunks() -> None:

@@ -38,7 +38,7 @@ class SplitsData(pl.LightningDataModule):
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         data = mixed_rows(self.splits.train, self.seed) if self.shuffle else self.splits.train
-        return loader(data, self.batch_size, self.seed)
+        return loader(data, self.batch_size, self.seed, self.shuffle)  # fit_probe's batches (NeuroX's unshuffled too)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         return loader(self.splits.dev, 8192, self.seed)

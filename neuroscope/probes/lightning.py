@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from neuroscope.probes.data import TokenChunks, moments
-from neuroscope.probes.probe import Probe, ProbeConfig, batches, init_params, mixed_rows, penalty
+from neuroscope.probes.probe import Probe, ProbeConfig, batches, init_params, penalty, train_rows
 
 
 def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> Tensor:
@@ -102,6 +102,8 @@ class ProbeModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+        if self.cfg.lr_decay == 1.0:  # a constant lr (NeuroX); ReduceLROnPlateau refuses factor 1
+            return {"optimizer": opt}
         if self.has_dev:  # decay on dev plateaus
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=self.cfg.lr_decay, patience=0,
                                                                threshold=self.cfg.min_delta, threshold_mode="abs")
@@ -116,19 +118,26 @@ class ProbeModule(pl.LightningModule):
 
 
 class ChunkBatches(torch.utils.data.IterableDataset):
-    """Yields `batches(...)` as tensors, advancing the epoch each pass, for a Lightning DataLoader."""
+    """Yields `batches(...)` as tensors, advancing the epoch each pass, for a Lightning DataLoader:
+    pass i is the NumPy loop's epoch i (same seed, batch size, `shuffle`)."""
 
-    def __init__(self, data: TokenChunks, batch_size: int, seed: int) -> None:
-        self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
+    def __init__(self, data: TokenChunks, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        self.data, self.batch_size, self.seed, self.shuffle, self.epoch = data, batch_size, seed, shuffle, 0
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for x, y in batches(self.data, self.batch_size, self.seed, self.epoch):
+        for x, y in batches(self.data, self.batch_size, self.seed, self.epoch, shuffle=self.shuffle):
             yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
         self.epoch += 1
 
 
-def loader(data: TokenChunks, batch_size: int, seed: int) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(ChunkBatches(data, batch_size, seed), batch_size=None)
+def loader(data: TokenChunks, batch_size: int, seed: int, shuffle: bool = True) -> torch.utils.data.DataLoader:
+    """A DataLoader of `ChunkBatches` (evaluation data: any order gives the same scores)."""
+    return torch.utils.data.DataLoader(ChunkBatches(data, batch_size, seed, shuffle), batch_size=None)
+
+
+def train_loader(train: TokenChunks, cfg: ProbeConfig) -> torch.utils.data.DataLoader:
+    """The training batches of `fit_probe` for `cfg` (rows, order, batch size, shuffle), epoch by epoch."""
+    return loader(train_rows(train, cfg), cfg.batch_size, cfg.seed, cfg.shuffle)
 
 
 def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None,
@@ -139,7 +148,7 @@ def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, de
     t0 = time.perf_counter()
     stats = [torch.from_numpy(s) for s in moments(train)] if cfg.standardize else [None, None]
     module = ProbeModule(train.n_neurons, n_classes, cfg, *stats, has_dev=dev is not None)
-    callbacks = []
+    callbacks = list(trainer_kwargs.pop("callbacks", None) or [])  # the caller's, beside early stopping
     if dev is not None and cfg.patience:
         callbacks.append(EarlyStopping(monitor="val/accuracy", mode="max", patience=cfg.patience,
                                        min_delta=cfg.min_delta))
@@ -147,8 +156,7 @@ def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, de
     trainer = pl.Trainer(max_epochs=cfg.epochs, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator=cfg.accelerator, devices=cfg.devices,
                          precision=cfg.precision, num_sanity_val_steps=0, callbacks=callbacks, **trainer_kwargs)
-    data = mixed_rows(train, cfg.seed) if cfg.shuffle else train
-    trainer.fit(module, loader(data, cfg.batch_size, cfg.seed),
+    trainer.fit(module, train_loader(train, cfg),
                 loader(dev, 8192, cfg.seed) if dev is not None else None)
     info = {"epochs": len(module.dev_history) or cfg.epochs,
             "best_epoch": module.best[1] if module.best else cfg.epochs - 1,

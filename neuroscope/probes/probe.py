@@ -227,6 +227,12 @@ def mixed_rows(data: TokenChunks, seed: int) -> TokenChunks:
     return ArrayChunks(data.x[rows], data.y[rows], b, mixed=True)  # the one copy of the rows
 
 
+def train_rows(train: TokenChunks, cfg: ProbeConfig) -> TokenChunks:
+    """The training rows every backend cuts into `batches(..., cfg.batch_size, cfg.seed, epoch,
+    shuffle=cfg.shuffle)`: mixed once (`mixed_rows`) when shuffling, else as they come (NeuroX)."""
+    return mixed_rows(train, cfg.seed) if cfg.shuffle else train
+
+
 def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
     """Train with Adam on batches in random order; keep the epoch with the best dev accuracy,
     stopping early after `patience` epochs without progress. Data is used as it comes (in-memory
@@ -239,7 +245,7 @@ def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenCh
     t0 = time.perf_counter()
     mean, std = moments(train) if cfg.standardize else (None, None)
     scale = None if std is None else (1.0 / std).astype(np.float32)
-    buffer, data = read_buffer(train), (mixed_rows(train, cfg.seed) if cfg.shuffle else train)
+    buffer, data = read_buffer(train), train_rows(train, cfg)
     w, b = init_params(train.n_neurons, n_classes, cfg.seed)
     opt = Adam([w, b])
     best: tuple[float, int, Probe] | None = None
