@@ -338,3 +338,40 @@ def test_results_block_is_json() -> None:
     res = cb.run(ToyModule(), [lm_batch()])
     assert json.loads(json.dumps(res))["curves"]["random"]["50"] == pytest.approx(np.mean(
         [d["50"] for d in res["random_draws"]]))
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "bert", "xlnet"])
+def test_transformer_hook_points_act_on_the_hidden_states_the_store_records(kind: str, tiny_bert: Path,
+                                                                            tmp_path: Path) -> None:
+    """Recording at `embeddings` / `layerN` equals hidden_states[0] / [N] (GPT-2's last layer is after
+    ln_f, its embeddings wte + wpe) and the store's word vectors; silencing a unit zeroes exactly that
+    unit of hidden_states[N]."""
+    from tests.test_transformer_sites import _source
+
+    src = _source(kind, tiny_bert, tmp_path, aggregation="first")
+    model = src.model
+    words = ["the", "cats", "sleep", "."]  # one subword each
+    enc = src.tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    enc = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    pos = [i for i, w in enumerate(src.tokenizer([words], is_split_into_words=True).word_ids(0)) if w is not None]
+    points = hook_points(model)
+    hooks = lambda: sum(len(m._forward_hooks) for m in model.modules())  # noqa: E731 (HF keeps its own)
+    sites = ["embeddings", "layer1", "layer2"]
+    assert set(sites) <= set(points)
+    with torch.inference_mode():
+        hidden = model(**enc, output_hidden_states=True).hidden_states
+        with record(model, sites) as rec:
+            model(**enc)
+        stored = src.extract([words])  # {site: [words, units]}
+    for n, site in enumerate(sites):
+        calls = rec.calls[id(points[site].module)]
+        seen = calls[0][0].transpose(0, 1) if kind == "xlnet" else calls[0][0]  # [1, positions, units]
+        torch.testing.assert_close(seen, hidden[n], rtol=0, atol=0)
+        torch.testing.assert_close(seen[0, pos], stored[site], rtol=0, atol=0)
+        before = hooks()
+        with torch.inference_mode(), silence(model, [f"{site}:3"]):
+            muted = model(**enc, output_hidden_states=True).hidden_states[n]
+        assert torch.all(muted[..., 3] == 0)
+        keep = [u for u in range(muted.shape[-1]) if u != 3]
+        torch.testing.assert_close(muted[..., keep], hidden[n][..., keep], rtol=0, atol=0)
+        assert hooks() == before

@@ -228,8 +228,8 @@ def silence(model: Any, neurons: Iterable[str], mode: str = "zero", values: Any 
                 module.forward = (lambda m, p: lambda x, hx=None: lstm_steps(m, x, hx, p))(module, plan)
                 patched.append(module)
             else:
-                handles.append(module.register_forward_hook(
-                    _output_hook(clamps, mode, values if mode == "patch" else None, key)))
+                handles.append(module.register_forward_hook(  # first: every other hook sees the clamp
+                    _output_hook(clamps, mode, values if mode == "patch" else None, key), prepend=True))
         yield
     finally:
         for handle in handles:

@@ -2,10 +2,12 @@
 
 A site `s` of a model is a slice of the last dimension of one module's output. LSTM sites are
 single-layer `nn.LSTM` modules (direction `d` of a bidirectional layer is units `d*H … (d+1)*H`
-of its output and row `d` of its final state); transformer sites are a layer's output hidden states
-and, for the architectures of `neuroscope.models.transformer.ARCHITECTURES`, `layerN.mlp` and
-`layerN.attn` on the very modules extraction hooks (silencing slices the last dimension, so
-XLNet's [positions, batch, units] outputs work as well).
+of its output and row `d` of its final state); transformer sites `embeddings` / `layerN` are the
+modules whose outputs are the hidden states a store records (`hidden_modules`: GPT-2's last layer
+is its final norm `ln_f`, its embeddings `drop(wte + wpe)`) and, for the architectures of
+`neuroscope.models.transformer.ARCHITECTURES`, `layerN.mlp` and `layerN.attn` on the very modules
+extraction hooks (silencing slices the last dimension, so XLNet's [positions, batch, units]
+outputs work as well).
 Plugins name their own sites by giving their network a `hook_points()` method.
 """
 
@@ -76,27 +78,31 @@ def _nmt_points(net: Any) -> dict[str, HookPoint]:
 
 
 def transformer_points(net: Any) -> dict[str, HookPoint]:
-    """`embeddings` (the embedding block's output) and `layer{i}` (the i-th block's output, as
-    hidden_states[i]; for models with a final norm, e.g. GPT-2, before that norm), and
-    `layer{i}.mlp` / `layer{i}.attn` when the architecture's modules are known."""
+    """`embeddings` and `layer{i}` on the modules whose outputs are hidden states 0 and i (what the
+    store records; GPT-2's last layer is after its final norm `ln_f`), and `layer{i}.mlp` /
+    `layer{i}.attn`, for the architectures of `neuroscope.models.transformer.ARCHITECTURES`; for
+    others, the layer list's blocks and `embeddings` when the model has one."""
+    from neuroscope.models.transformer import ARCHITECTURES, hidden_modules
+
     width = int(net.config.hidden_size)
+    base = getattr(net, "base_model", net)
+    if getattr(base.config, "model_type", None) in ARCHITECTURES:
+        points = {site: HookPoint(m, 0, width, kind="tensor") for site, m in hidden_modules(base).items()}
+        return {**points, **_module_points(base)}
     layers = next((m for m in net.modules() if isinstance(m, nn.ModuleList)
                    and len(m) == int(getattr(net.config, "num_hidden_layers", -1))), None)
     if layers is None:
         raise ConfigError(f"ablation: cannot find the layer list of {type(net).__name__}")
     points = {f"layer{i + 1}": HookPoint(m, 0, width, kind="tensor") for i, m in enumerate(layers)}
-    emb = getattr(net, "embeddings", None)
+    emb = getattr(base, "embeddings", None)
     if isinstance(emb, nn.Module):
         points["embeddings"] = HookPoint(emb, 0, width, kind="tensor")
-    return {**points, **_module_points(net)}
+    return points
 
 
 def _module_points(net: Any) -> dict[str, HookPoint]:
-    """`layer{i}.mlp` / `layer{i}.attn` on the modules extraction reads; none for an
-    architecture without a registered `SiteMap` (its hidden-state sites still work)."""
-    from neuroscope.models.transformer import ARCHITECTURES, site_modules
+    """`layer{i}.mlp` / `layer{i}.attn` on the modules extraction reads (a registered architecture)."""
+    from neuroscope.models.transformer import site_modules
 
-    if getattr(net.config, "model_type", None) not in ARCHITECTURES:
-        return {}
     return {site: HookPoint(module, 0, width, kind="tensor")
             for site, (module, width) in site_modules(net).items()}

@@ -62,14 +62,18 @@ class SiteMap:
     attn: str  # its output (element 0 of a tuple): the attention block's output
     attn_width: str
     seq_first: bool = False  # the modules see [positions, batch, units] (XLNet), not [batch, positions, units]
+    embeddings: str = "embeddings"  # its output is hidden state 0 (from the base model)
+    final_norm: str = ""  # a norm after the last layer whose output is the last hidden state (GPT-2's ln_f)
 
 
 _BERT = SiteMap("encoder.layer", "intermediate", "intermediate.dense", "attention", "attention.output.dense")
 ARCHITECTURES: dict[str, SiteMap] = {  # by config.model_type
     **dict.fromkeys(("bert", "roberta", "xlm-roberta", "electra", "camembert"), _BERT),
-    "gpt2": SiteMap("h", "mlp.act", "mlp.c_fc", "attn", "attn.c_proj"),
+    # GPT-2: hidden state 0 is drop(wte + wpe), the last one ln_f of the last block's output
+    "gpt2": SiteMap("h", "mlp.act", "mlp.c_fc", "attn", "attn.c_proj", embeddings="drop", final_norm="ln_f"),
+    # XLNet: hidden state 0 is dropout(word_embedding), the identity in eval mode
     "xlnet": SiteMap("layer", "ff.activation_function", "ff.layer_1", "rel_attn", "rel_attn.layer_norm",
-                     seq_first=True),
+                     seq_first=True, embeddings="word_embedding"),
 }
 
 
@@ -153,6 +157,19 @@ def site_modules(model: Any, kinds: Iterable[str] = ("attn", "mlp")) -> dict[str
                                   f"({getattr(smap, kind)}); a shared module cannot tell the layers apart")
             owner[id(module)] = site
             out[site] = (module, _width(_submodule(layer, getattr(smap, f"{kind}_width"), site), site))
+    return out
+
+
+def hidden_modules(model: Any) -> dict[str, nn.Module]:
+    """{`embeddings`: module, `layer{i}`: module} whose output (element 0 of a tuple) is hidden state i
+    of `output_hidden_states`, i.e. what a store records for the `hidden` sites (eval mode)."""
+    net = getattr(model, "base_model", model)
+    smap = site_map(net)
+    layers = list(_submodule(net, smap.layers, net.config.model_type))
+    out = {"embeddings": _submodule(net, smap.embeddings, "embeddings")}
+    out.update({f"layer{i}": layer for i, layer in enumerate(layers, start=1)})
+    if smap.final_norm:  # the last hidden state is the norm's output, not the last block's
+        out[f"layer{len(layers)}"] = _submodule(net, smap.final_norm, f"layer{len(layers)}")
     return out
 
 
@@ -381,7 +398,12 @@ def _max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
     usable = [int(x) for x in limits if x and 0 < x < 1_000_000]
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") and requested is None:
         usable = [u - 2 if u == getattr(config, "max_position_embeddings", -1) else u for u in usable]
-    return min(usable) if usable else 512
+    length = min(usable) if usable else 512
+    specials = tokenizer.num_special_tokens_to_add()
+    if length <= specials:  # not one subword of a word fits beside [CLS] / [SEP]
+        raise ConfigError(f"model.max_length: {length} leaves no room for a word beside this tokenizer's "
+                          f"{specials} special tokens; use at least {specials + 1} (null: the model's limit)")
+    return length
 
 
 def hub_kwargs(revision: str | None) -> dict[str, Any]:
