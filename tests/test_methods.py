@@ -97,6 +97,18 @@ def test_top_and_bottom_neurons_follow_neurox_semantics() -> None:
     assert set(bottom.tolist()) == set(per_class["A"].tolist()) | set(per_class["B"].tolist())
 
 
+def test_equal_weights_are_ordered_by_neuron_index_in_both_directions() -> None:
+    """The tie rule (methods/base.py): a prefix that cuts a group of equal |weight| takes the
+    group's lowest neuron indices, top and bottom alike (an unstable or reversed sort did not)."""
+    w = np.array([[0.2, 0.5, 0.2, 0.5, 0.0, 0.2]], dtype=np.float32)  # total 1.6
+    union, per = get_top_neurons(w, 0.7, {"A": 0})  # 1.12: .5 + .5 + one of the three .2
+    assert per["A"].tolist() == [1, 3, 0] and union.tolist() == [1, 3, 0]
+    union, per = get_bottom_neurons(w, 0.2, {"A": 0})  # 0.32: 0 + two of the three .2
+    assert per["A"].tolist() == [4, 0, 2] and union.tolist() == [4, 0, 2]
+    ordering, _ = get_neuron_ordering(w, {"A": 0}, search_stride=10)
+    assert ordering == [1, 3, 0, 2, 5]  # the zero-weight neuron 4 never enters
+
+
 def test_probe_can_be_a_module_a_probe_or_a_matrix() -> None:
     linear = torch.nn.Linear(5, 2)
     linear.weight.data = torch.from_numpy(W.copy())
@@ -159,7 +171,38 @@ def test_matches_outputs_recorded_from_neurox_1_0_9() -> None:
         assert cutoffs == case["cutoffs"] and len(ordering) == len(case["ordering"])
         for lo, hi in zip([0] + cutoffs[:-1], cutoffs, strict=True):
             assert set(ordering[lo:hi]) == set(case["ordering"][lo:hi])
-        top, per = get_top_neurons(w, case["percentage"], c2i)
-        assert sorted(top.tolist()) == case["top"] and {k: v.tolist() for k, v in per.items()} == case["per"]
-        bottom, per = get_bottom_neurons(w, case["percentage"], c2i)
-        assert sorted(bottom.tolist()) == case["bot"] and {k: v.tolist() for k, v in per.items()} == case["bper"]
+        for fn, per_key, union_key in ((get_top_neurons, "per", "top"), (get_bottom_neurons, "bper", "bot")):
+            union, per = fn(w, case["percentage"], c2i)
+            assert set(per) == set(case[per_key])
+            for c, theirs in case[per_key].items():
+                assert_same_up_to_ties(per[c].tolist(), theirs, np.abs(w[c2i[c]]))
+            ours = set().union(*(v.tolist() for v in per.values()))
+            assert sorted(union.tolist()) == sorted(ours) and len(union) == len(ours)
+            assert set(case[union_key]) == set().union(*case[per_key].values())  # NeuroX's union of its sets
+
+
+def tie_groups(neurons: list[int], row: np.ndarray) -> list[tuple[float, list[int]]]:
+    """Runs of equal |weight| in a list of neurons: [(value, members in list order)]."""
+    groups: list[tuple[float, list[int]]] = []
+    for n in neurons:
+        if groups and row[n] == groups[-1][0]:
+            groups[-1][1].append(n)
+        else:
+            groups.append((float(row[n]), [n]))
+    return groups
+
+
+def assert_same_up_to_ties(ours: list[int], theirs: list[int], row: np.ndarray) -> None:
+    """`ours` and NeuroX's `theirs` (a class's neurons by |weight|, `row` [neurons]) agree except
+    within groups of equal |weight|, whose order NeuroX's unstable sort left to the CPU: same
+    values in the same order, each whole group the same set; a group the prefix cuts (the last
+    one, when the row holds more of that value) only the same count, drawn from that group."""
+    assert len(set(ours)) == len(ours)
+    mine, recorded = tie_groups(ours, row), tie_groups(theirs, row)
+    assert [(v, len(m)) for v, m in mine] == [(v, len(m)) for v, m in recorded]
+    for i, ((value, a), (_, b)) in enumerate(zip(mine, recorded, strict=True)):
+        whole = set(np.flatnonzero(row == value).tolist())
+        if len(a) < len(whole):  # the prefix cuts this group: only the last one can be cut
+            assert i == len(mine) - 1 and set(a) <= whole and set(b) <= whole
+        else:
+            assert set(a) == set(b) == whole

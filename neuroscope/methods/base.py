@@ -7,6 +7,15 @@ probe's [classes, neurons] weight), `classes` (names), `seed`, `n_neurons`, `pai
 statistics of this model against the other models of `method.others`, see correlation.py); the
 rest come from its config. A method that reads `probe` has λ chosen by its own ranking (see the study).
 Methods never open files.
+
+Ties, one rule for every ordering in neuroscope: equal scores are ordered by neuron index (the
+store's column order), through stable sorts (`np.argsort(-scores, kind="stable")` best first,
+`kind="stable"` ascending for bottom sets; `np.lexsort` is stable; `argmax` takes the first
+maximum). NumPy's default sort is unstable and breaks ties differently on AVX-512 and AVX2 CPUs,
+so it is never used to order neurons. Where a method says so (`NeuronRanking.from_scores(seed=...)`,
+`lca`, `weight_norm`) the ties that remain are broken by a permutation drawn from `seed` instead,
+so that e.g. the all-zero columns of a sparse probe are not ordered by layer; that order is the
+same on every CPU too.
 """
 
 from __future__ import annotations
@@ -33,8 +42,8 @@ class NeuronRanking:
 
     @classmethod
     def from_scores(cls, scores: np.ndarray, seed: int | None = None, **detail: Any) -> NeuronRanking:
-        """Rank by descending score; ties keep column order, or with `seed` a seeded random order
-        (so e.g. many exactly-zero scores do not put the last layer at the bottom)."""
+        """Rank by descending score; ties keep column order (stable sort), or with `seed` a seeded
+        random order (so e.g. many exactly-zero scores do not put the last layer at the bottom)."""
         scores = np.asarray(scores, dtype=np.float64)
         if seed is None:
             return cls(np.argsort(-scores, kind="stable"), scores, dict(detail))

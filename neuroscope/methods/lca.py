@@ -5,6 +5,10 @@ Per class, neurons sorted by |weight|; as a mass threshold rises from 0 to 100 %
 prefix holding that share of the class's total |weight|. Within a step, neurons are ordered
 by summed |weight| over classes (NeuroX leaves that order arbitrary).
 
+Ties (see methods/base.py): equal |weight| in a class keeps neuron order (stable sorts; NeuroX's
+unstable sort breaks them differently per CPU), equal summed |weight| too; `lca` alone breaks its
+remaining ties by a seeded permutation.
+
 The NeuroX-named functions below take `probe` as our Probe, any torch module whose first
 parameter is the [classes, neurons] weight (NeuroX's probes, `nn.Linear`), or a weight matrix.
 """
@@ -35,15 +39,15 @@ def _prefix_lengths(w: np.ndarray, fractions: list[float], descending: bool = Tr
     """Per class: neurons sorted by |w| and, per fraction, how many of them the mass prefix takes.
 
     A prefix ends with the first neuron at which the cumulative mass reaches `fraction` of
-    the class total (that neuron included); all neurons when it never does.
+    the class total (that neuron included); all neurons when it never does. Equal weights keep
+    neuron order (stable sort, both directions), so the sets are the same on every CPU.
     Returns (order [classes, neurons], lengths [classes, fractions]).
     """
     order = np.empty(w.shape, dtype=np.int64)
     lengths = np.empty((w.shape[0], len(fractions)), dtype=np.int64)
     for c in range(w.shape[0]):
-        row = w[c]
-        idx = np.argsort(row)
-        order[c] = idx[::-1] if descending else idx
+        row = w[c]  # [neurons]
+        order[c] = np.argsort(-row if descending else row, kind="stable")
         cum = np.cumsum(row[order[c]])  # float32, as NeuroX computes it
         total = np.sum(row)  # float32 times a Python float stays float32 (NumPy 2), as in NeuroX
         for k, f in enumerate(fractions):

@@ -13,6 +13,7 @@ def neuron_profiles(store: Any, sentences: list[list[str]], neurons: list[str], 
     """For each neuron id: `top_words` / `bottom_words` (word types by mean activation over their
     occurrences, types seen at least `min_count` times, with that mean and the count) and
     `sentences` (the `n_sentences` sentences holding its largest |activation|: words and activations).
+    Ties: equal means in word-type order (sorted types), equal |activation| in corpus order.
     Reads only these neurons' columns of the store."""
     if not neurons:
         return []
@@ -30,9 +31,10 @@ def neuron_profiles(store: Any, sentences: list[list[str]], neurons: list[str], 
         a = acts[:, j].astype(np.float64)
         mean = np.bincount(word_ids, weights=a, minlength=len(types)) / np.maximum(counts, 1)  # [types]
         mean = np.where(eligible, mean, np.nan)
-        order = np.argsort(-np.nan_to_num(mean, nan=-np.inf))[:top_words]
-        low = np.argsort(np.nan_to_num(mean, nan=np.inf))[:top_words]
-        best = np.argsort(-np.abs(a))
+        # stable sorts: equal means keep word-type order, equal |activation| token order (any CPU)
+        order = np.argsort(-np.nan_to_num(mean, nan=-np.inf), kind="stable")[:top_words]
+        low = np.argsort(np.nan_to_num(mean, nan=np.inf), kind="stable")[:top_words]
+        best = np.argsort(-np.abs(a), kind="stable")  # [tokens]
         chosen: list[int] = []
         seen: set[tuple[str, ...]] = set()
         for t in best:  # the sentences of the strongest activations, each text once
