@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixture_corpus import grammar_vocabulary
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEUROSCOPE_DATA", REPO.parent / "shared" / "data")).resolve()
 UD_DEV = SHARED_DATA / "ud" / "en_ewt-ud-dev.conllu"
@@ -31,7 +33,9 @@ TINY_CONLLU = """\
 
 
 def tiny_conllu(path: Path, copies: int = 10) -> Path:
-    """A CoNLL-U file of `2 * copies` short sentences (every split gets some)."""
+    """A CoNLL-U file of `2 * copies` short sentences (every split gets some). Every copy repeats the
+    same 2 sentences, so every split holds train's sentences: use tests.fixture_corpus.distinct_conllu
+    unless a test's known answer needs exactly this corpus (its multiword token, its 100 tokens, ...)."""
     path.write_text(TINY_CONLLU * copies)
     return path
 
@@ -47,12 +51,15 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random BERT (2 layers x 16) with a WordPiece vocabulary, saved as a local HF folder."""
+    """A tiny random BERT (2 layers x 16) with a WordPiece vocabulary, saved as a local HF folder. The
+    vocabulary also holds the words of the fixture grammar (tests/fixture_corpus.py)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     words = "the a cats cat dog dogs sleep run runs can not . , ca n't hello world".split()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##believ", "##ably", "##s"] + words
+    n_base = len(vocab)
+    vocab += grammar_vocabulary(vocab)  # appended: the ids and weights above stay as they were
     tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -65,8 +72,9 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
+    model = BertModel(BertConfig(vocab_size=n_base, hidden_size=16, num_hidden_layers=2,
                                  num_attention_heads=2, intermediate_size=32, max_position_embeddings=64))
+    model.resize_token_embeddings(len(vocab), mean_resizing=False)  # rows for the grammar's words
     folder = tmp_path_factory.mktemp("tiny_bert")
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
