@@ -17,7 +17,8 @@ from neuroscope.analysis import analyze
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.compare import compare_studies, mean_depth, movement, site_depth
 from neuroscope.methods.correlation import ArraySource, best_partners, pair_stats
-from tests.conftest import REPO, tiny_conllu
+from tests.conftest import REPO
+from tests.fixture_corpus import distinct_conllu
 
 
 def fake_study(ranking: list[str], sites: list[str], oracle: float, minimal: int) -> dict:
@@ -81,7 +82,7 @@ def _compose(extra: list[str]) -> object:
 
 
 def _overrides(tmp_path: Path, bert: Path, after: Path, out: Path) -> list[str]:
-    corpus = tiny_conllu(tmp_path / "tiny.conllu")
+    corpus = distinct_conllu(tmp_path / "tiny.conllu")
     return ["experiment=durrani2022_finetune", "model=transformer", f"model.path={bert}", f"finetuned={after}",
             f"task.file={corpus}", "comparison.tasks=[{name: upos},{name: xpos}]", "logger=none", "report=none",
             f"store.root={tmp_path / 'stores'}", f"output_dir={out}", "store.progress=false",

@@ -17,6 +17,7 @@ from neuroscope.probes.saved import load_probe, save_probe
 from neuroscope.store import extract
 from tests.conftest import REPO, TINY_CONLLU, tiny_conllu
 from tests.fakes import HashNeurons
+from tests.fixture_corpus import distinct_conllu
 
 SENTENCES = [["the", "cat", "sat"], ["a", "dog", "ran", "far"], ["cats", "sat"]] * 5
 
@@ -88,7 +89,7 @@ def test_train_py_model_probe_trains_saves_and_the_probe_loads(tmp_path: Path, t
 
     from neuroscope.training import train
 
-    corpus = tiny_conllu(tmp_path / "a.conllu")
+    corpus = distinct_conllu(tmp_path / "a.conllu")
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[
             "model=probe", "task=upos", f"task.file={corpus}", "model.source.name=transformer",

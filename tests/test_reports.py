@@ -18,7 +18,8 @@ from neuroscope.reporting.neurons import neuron_profiles
 from neuroscope.reporting.report import run_report
 from neuroscope.reporting.summary import print_summary
 from neuroscope.reporting.sweep import sweep_report
-from tests.conftest import REPO, tiny_conllu
+from tests.conftest import REPO
+from tests.fixture_corpus import distinct_conllu
 
 
 def study_results(task: str = "upos", seed: int = 0, shift: float = 0.0) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def test_sweep_report_compares_runs_and_lists_the_broken_ones(tmp_path: Path) ->
 
 
 def test_joblib_multirun_then_the_report_lists_both_tasks(tmp_path: Path, tiny_bert: Path) -> None:
-    corpus = tiny_conllu(tmp_path / "tiny.conllu")
+    corpus = distinct_conllu(tmp_path / "tiny.conllu")
     env = {**os.environ, "NEUROSCOPE_CACHE": str(tmp_path / "cache")}
     common = [f"model.path={tiny_bert}", "model=transformer", f"task.file={corpus}", "logger=none",
               "store.progress=false", "probe.selection.enabled=false", "evaluation.control=false",

@@ -15,8 +15,9 @@ import pytest
 
 from neuroscope.store import ActivationStore, extract, open_or_build
 from neuroscope.store.hashing import cached_sha256, file_sha256
-from tests.conftest import REPO, tiny_conllu
+from tests.conftest import REPO
 from tests.fakes import HashNeurons
+from tests.fixture_corpus import distinct_conllu
 from tests.test_store import SENTENCES, expected
 
 
@@ -169,7 +170,7 @@ WARM = textwrap.dedent("""
 
 
 def test_warm_study_never_imports_torch_lightning_or_transformers(tmp_path: Path, tiny_bert: Path) -> None:
-    corpus = tiny_conllu(tmp_path / "tiny.conllu")
+    corpus = distinct_conllu(tmp_path / "tiny.conllu")
     base = ["model=transformer", f"model.path={tiny_bert}", f"task.file={corpus}", "store.progress=false",
             f"store.root={tmp_path / 'stores'}", "probe.epochs=2", "probe.selection.enabled=false",
             "evaluation.percents=[50]", "evaluation.layer_probes=false", "evaluation.random_draws=2"]

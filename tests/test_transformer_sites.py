@@ -272,11 +272,12 @@ def test_analyze_ranks_and_reports_mlp_and_attn_sites(tiny_bert: Path, tmp_path:
     from hydra import compose, initialize_config_dir
 
     from neuroscope.analysis import analyze
-    from tests.conftest import REPO, tiny_conllu
+    from tests.conftest import REPO
+    from tests.fixture_corpus import distinct_conllu
 
     out = tmp_path / "run"
     overrides = ["model=transformer", f"model.path={tiny_bert}", "model.sites=[hidden,mlp,attn]",
-                 f"task.file={tiny_conllu(tmp_path / 'tiny.conllu')}", "logger=none",
+                 f"task.file={distinct_conllu(tmp_path / 'tiny.conllu')}", "logger=none",
                  f"store.root={tmp_path / 'stores'}", f"output_dir={out}", "store.progress=false",
                  "evaluation.control_draws=1", "evaluation.random_draws=1"]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
