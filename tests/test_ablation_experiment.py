@@ -14,7 +14,8 @@ from hydra import compose, initialize_config_dir
 
 from neuroscope.analysis import analyze
 from neuroscope.training import train
-from tests.conftest import REPO, tiny_conllu
+from tests.conftest import REPO
+from tests.fixture_corpus import distinct_conllu
 from tests.test_multi30k import tiny_multi30k
 
 SIZES = {"nlm_lstm": ["model.emb_dim=8", "model.hidden=8"],
@@ -26,7 +27,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Two tiny checkpoints per architecture (seeds 0 and 1) on toy Multi30k, and a tiny CoNLL-U."""
     root = tmp_path_factory.mktemp("dalvi")
     data = tiny_multi30k(root / "data")
-    out: dict[str, object] = {"root": root, "data": data, "corpus": tiny_conllu(root / "tiny.conllu")}
+    out: dict[str, object] = {"root": root, "data": data, "corpus": distinct_conllu(root / "tiny.conllu")}
     for arch, sizes in SIZES.items():
         ckpts = []
         for seed in (0, 1):
