@@ -28,3 +28,8 @@ class DataError(NeuroscopeError):
 
 class StoreError(NeuroscopeError):
     """An activation store is corrupt or does not match what was asked for."""
+
+
+class WriteError(NeuroscopeError):
+    """A file could not be written (disk full, no permission, read-only file system); the message
+    names the path, the config key that chose it and what to do."""

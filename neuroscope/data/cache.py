@@ -12,7 +12,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 
 from neuroscope import __version__
 from neuroscope.data.sentence import Sentence
+from neuroscope.errors import WriteError
+from neuroscope.files import atomic_write, cache_dir
 from neuroscope.store.hashing import cached_sha256
-from neuroscope.store.store import cache_dir
 
 log = logging.getLogger(__name__)
 _memory: dict[str, list[Sentence]] = {}
@@ -51,12 +51,8 @@ def read_cached(name: str, reader: Callable[..., list[Sentence]], path: Path, **
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
         sentences = reader(path, **files)  # errors in the file surface here, with file and line
         try:
-            disk.parent.mkdir(parents=True, exist_ok=True)
-            tmp = disk.with_name(f".{disk.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump(sentences, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, disk)
-        except OSError as exc:  # a read-only cache only costs time
+            atomic_write(disk, pickle.dumps(sentences, protocol=pickle.HIGHEST_PROTOCOL))
+        except WriteError as exc:  # a read-only or full cache only costs time
             log.debug("corpus cache not written (%s)", exc)
     _memory[key] = sentences
     return sentences

@@ -180,8 +180,8 @@ def read_neurox(path: str | Path, labels: str | Path | None = None) -> list[Sent
 
 def write_neurox(sentences: list[Sentence], text_path: Path, labels_path: Path | None, column: str = "label") -> None:
     """Write sentences (and one label column) in NeuroX's text format, e.g. to feed NeuroX itself."""
-    with open(text_path, "w", encoding="utf-8") as f:
-        f.writelines(" ".join(s.words) + "\n" for s in sentences)
+    from neuroscope.files import atomic_write
+
+    atomic_write(text_path, "".join(" ".join(s.words) + "\n" for s in sentences))
     if labels_path is not None:
-        with open(labels_path, "w", encoding="utf-8") as f:
-            f.writelines(" ".join(map(str, s.fields[column])) + "\n" for s in sentences)
+        atomic_write(labels_path, "".join(" ".join(map(str, s.fields[column])) + "\n" for s in sentences))

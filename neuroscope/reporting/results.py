@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+
+from neuroscope.files import atomic_write
+
+# atomic_write is the one atomic writer (neuroscope.files); reporting modules import it from here
+__all__ = ["atomic_write", "flatten", "jsonable", "score", "write_config", "write_results"]
 
 
 def jsonable(obj: Any) -> Any:
@@ -27,14 +31,6 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,21 +23,16 @@ from tqdm.auto import tqdm
 
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
+from neuroscope.files import atomic_json, atomic_path, locked, read_json, writing
 from neuroscope.store.hashing import files_unchanged
-from neuroscope.store.store import (
-    FORMAT_VERSION,
-    MANIFEST,
-    ActivationStore,
-    locked,
-    npy_problem,
-    write_json,
-)
+from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, npy_problem
 
 if TYPE_CHECKING:  # the store needs no model code at run time
     from neuroscope.models.base import NeuronSource
 
 log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16")
+ROOT_KEY = "store.root"  # the config key that chose every folder written here
 
 
 def words_hash(sentences: list[list[str]]) -> str:
@@ -68,7 +64,7 @@ def config_key(model_config: dict[str, Any], sentences: list[list[str]], dtype: 
 def _indexed_store(root: Path, key: str) -> ActivationStore | None:
     """The intact store the index names for `key`, if the files it was built from are unchanged."""
     try:
-        entry = json.loads((root / "index" / f"{key}.json").read_text())
+        entry = read_json(root / "index" / f"{key}.json")
     except (OSError, ValueError):
         return None
     if not isinstance(entry, dict) or not files_unchanged(entry.get("files") or {}) or not entry.get("files"):
@@ -102,7 +98,8 @@ def open_or_build(make_source: Callable[[], NeuronSource], model_config: dict[st
     `extract` run. Returns (store, reused, the source if it was built)."""
     root = Path(root)
     key = config_key(model_config, sentences, dtype, shard_tokens)
-    store = _indexed_store(root, key)
+    with writing(root, ROOT_KEY):  # the lock beside the store is a write too
+        store = _indexed_store(root, key)
     if store is not None:
         log.info("reusing activation store %s (model not loaded)", store.path)
         return store, True, None
@@ -110,9 +107,8 @@ def open_or_build(make_source: Callable[[], NeuronSource], model_config: dict[st
     store, reused = extract(source, sentences, root, dtype=dtype, shard_tokens=shard_tokens, **kwargs)
     files = source.input_files() if hasattr(source, "input_files") else None
     if files:  # sources that cannot name their files are always built (correct, only slower)
-        (root / "index").mkdir(parents=True, exist_ok=True)
-        write_json(root / "index" / f"{key}.json", {"store": store.path.name, "files": files,
-                                                    "model_config": model_config})
+        atomic_json(root / "index" / f"{key}.json", {"store": store.path.name, "files": files,
+                                                     "model_config": model_config}, key=ROOT_KEY)
     return store, reused, source
 
 
@@ -160,32 +156,68 @@ def _batches(order: list[int], lengths: list[int], batch_tokens: int) -> Iterato
         yield batch
 
 
+def allocate(path: Path, dtype: str, shape: tuple[int, int]) -> np.memmap:
+    """A new memory-mapped .npy file `[rows, units]` whose blocks are reserved on disk at once, so
+    a full disk fails here as an OSError (ENOSPC) rather than later as a SIGBUS inside the map."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    size = path.stat().st_size
+    if size and hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+            except OSError as exc:  # it names no file: name it
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    return arr
+
+
+def checked(values: np.ndarray, site: str, dtype: str, batch: list[list[str]], first: list[int]) -> np.ndarray:
+    """`values` [batch words, units] cast to the store's dtype; a NaN or inf from the model, or a
+    value beyond float16's range, is a StoreError naming site, unit, word and sentence.
+    `batch` holds the batch's sentences, `first` their indices in the corpus."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = values.astype(dtype, copy=False)
+    bad = ~np.isfinite(out)
+    if not bad.any():
+        return out
+    row, unit = (int(x) for x in np.argwhere(bad)[0])  # the first one, in word order
+    ends = np.cumsum([len(words) for words in batch])  # [sentences] end row of each sentence
+    k = int(np.searchsorted(ends, row, side="right"))
+    word = batch[k][row - (int(ends[k - 1]) if k else 0)]
+    value = values[row, unit]
+    where = f"site {site}, unit {unit} (neuron '{site}:{unit}'), word '{word}' of sentence {first[k] + 1}"
+    if not np.isfinite(value):
+        raise StoreError(f"the model emitted {value} at {where}; the store was not finished. Its weights or "
+                         "inputs hold NaN/inf: check model.path / model.checkpoint (a diverged training?)")
+    limit = float(np.finfo(dtype).max)
+    raise StoreError(f"store.dtype={dtype}: the activation {float(value):.6g} at {where} is beyond {dtype}'s "
+                     f"range (±{limit:g}); the store was not finished. Set store.dtype=float32")
+
+
 def _fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[str, int], folder: Path,
                 dtype: str, batch_tokens: int, bar: Any) -> None:
     """Compute one shard into `folder` (a temp dir): one memory-mapped .npy per site."""
     first, last = shard["first_sentence"], shard["last_sentence"]
     lengths = [len(s) for s in sentences[first:last]]
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    arrays = {
-        site: np.lib.format.open_memmap(folder / f"{site}.npy", mode="w+", dtype=dtype,
-                                        shape=(int(starts[-1]), source.units[site]))
-        for site in source.sites
-    }
+    arrays = {site: allocate(folder / f"{site}.npy", dtype, (int(starts[-1]), source.units[site]))
+              for site in source.sites}
     # batch by what the model really computes (subword positions) when it can tell us
     cost = source.lengths(sentences[first:last]) if hasattr(source, "lengths") else lengths
     order = sorted(range(len(cost)), key=lambda i: (cost[i], i))
     for batch in _batches(order, cost, batch_tokens):
-        acts = source.extract([sentences[first + i] for i in batch])  # {site: [words, units]}
-        row = 0
-        for i in batch:
-            n = lengths[i]
-            for site in source.sites:
-                arrays[site][starts[i]:starts[i] + n] = acts[site][row:row + n].numpy()
-            row += n
+        words = [sentences[first + i] for i in batch]
+        acts = source.extract(words)  # {site: [words, units]}
+        n_rows = sum(lengths[i] for i in batch)
         for site in source.sites:
-            if acts[site].shape[0] != row:
-                raise StoreError(f"model returned {acts[site].shape[0]} rows for {row} words at site {site}")
-        bar.update(row)
+            if acts[site].shape[0] != n_rows:
+                raise StoreError(f"model returned {acts[site].shape[0]} rows for {n_rows} words at site {site}")
+            values = checked(acts[site].numpy(), site, dtype, words, [first + i for i in batch])
+            row = 0
+            for i in batch:
+                n = lengths[i]
+                arrays[site][starts[i]:starts[i] + n] = values[row:row + n]
+                row += n
+        bar.update(n_rows)
     for arr in arrays.values():
         arr.flush()
     del arrays
@@ -203,7 +235,7 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         raise ConfigError(f"store.shard_tokens: must be >= 1, got {shard_tokens}")
     key = store_key(source.fingerprint(), sentences, dtype, shard_tokens)
     path = Path(root) / f"{name}-{key}"
-    with locked(path):
+    with writing(path, ROOT_KEY), locked(path):
         if (path / MANIFEST).exists():
             _discard_damaged(path)
         if (path / MANIFEST).exists():
@@ -212,33 +244,14 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         t0 = time.perf_counter()
         lengths = [len(s) for s in sentences]
         shards = plan_shards(lengths, shard_tokens)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.tmp"):  # left by a killed run
-            shutil.rmtree(stale, ignore_errors=True)
-        for shard in shards:  # shards of a killed or damaged build: keep only intact ones
-            folder = path / shard["dir"]
-            rows = shard["end"] - shard["start"]
-            if folder.exists() and any(npy_problem(folder / f"{site}.npy", (rows, source.units[site]), dtype)
-                                       for site in source.sites):
-                log.warning("shard %s is incomplete or damaged; recomputing it", folder)
-                shutil.rmtree(folder, ignore_errors=True)
-        done = sum(s["end"] - s["start"] for s in shards if (path / s["dir"]).exists())
-        with tqdm(total=sum(lengths), initial=done, unit="tok", unit_scale=True, desc="extract",
-                  disable=not progress, mininterval=1.0) as bar:
-            for shard in shards:
-                final = path / shard["dir"]
-                if final.exists():
-                    continue
-                tmp = path / f"{shard['dir']}.tmp"
-                tmp.mkdir()
-                _fill_shard(source, sentences, shard, tmp, dtype, batch_tokens, bar)
-                tmp.rename(final)
-        np.save(path / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+        _build_shards(source, sentences, shards, path, dtype, batch_tokens, progress)
+        with atomic_path(path / "offsets.npy", suffix=".npy") as tmp:
+            np.save(tmp, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
         stats = source.stats() if hasattr(source, "stats") else {}
         for what, count in stats.items():
             if count:
                 log.warning("extraction: %s = %d (see the store manifest)", what, count)
-        write_json(path / MANIFEST, {
+        atomic_json(path / MANIFEST, {
             "format_version": FORMAT_VERSION,
             "key": key,
             "model": source.fingerprint(),
@@ -257,3 +270,39 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
             "neuroscope_version": __version__,
         })
     return ActivationStore(path), False
+
+
+def _build_shards(source: NeuronSource, sentences: list[list[str]], shards: list[dict[str, int]], path: Path,
+                  dtype: str, batch_tokens: int, progress: bool) -> None:
+    """Compute the shards of `path` that are missing; intact shards of an interrupted build are kept.
+    Each shard is filled in `<dir>.tmp` and renamed when complete; on any failure its temp folder
+    is removed, so the store folder only ever holds whole shards (and no manifest)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.tmp"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    for shard in shards:  # shards of a killed or damaged build: keep only intact ones
+        folder = path / shard["dir"]
+        rows = shard["end"] - shard["start"]
+        if folder.exists() and any(npy_problem(folder / f"{site}.npy", (rows, source.units[site]), dtype)
+                                   for site in source.sites):
+            log.warning("shard %s is incomplete or damaged; recomputing it", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    kept = [s for s in shards if (path / s["dir"]).exists()]
+    if kept:
+        log.info("resuming activation store %s: %d of %d shards kept from an interrupted build",
+                 path, len(kept), len(shards))
+    done = sum(s["end"] - s["start"] for s in kept)
+    with tqdm(total=shards[-1]["end"], initial=done, unit="tok", unit_scale=True, desc="extract",
+              disable=not progress, mininterval=1.0) as bar:
+        for shard in shards:
+            final = path / shard["dir"]
+            if final.exists():
+                continue
+            tmp = path / f"{shard['dir']}.tmp"
+            tmp.mkdir()
+            try:
+                _fill_shard(source, sentences, shard, tmp, dtype, batch_tokens, bar)
+                tmp.rename(final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise

@@ -4,12 +4,15 @@ fine-tuned into the same folder) is re-hashed and so gets a new store key."""
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from pathlib import Path
 
 from neuroscope.data.root import sha256sum as file_sha256
-from neuroscope.store.store import cache_dir, locked, write_json
+from neuroscope.errors import WriteError
+from neuroscope.files import atomic_json, cache_dir, locked, read_json
+
+log = logging.getLogger(__name__)
 
 SKIP = (".md", ".gitattributes", ".lock")  # documentation and VCS files do not change activations
 
@@ -25,21 +28,24 @@ def cached_sha256(path: str | Path) -> str:
     stamp = [st.st_size, st.st_mtime_ns]
     cache = _cache_file()
     try:
-        known = json.loads(cache.read_text())
+        known = read_json(cache)
     except (OSError, ValueError):
         known = {}
-    hit = known.get(str(p))
+    hit = known.get(str(p)) if isinstance(known, dict) else None
     if hit and hit[:2] == stamp:
         return hit[2]
     digest = file_sha256(p)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with locked(cache):  # concurrent runs: merge, never lose each other's entries
-        try:
-            known = json.loads(cache.read_text())
-        except (OSError, ValueError):
-            known = {}
-        known[str(p)] = [*stamp, digest]
-        write_json(cache, known)
+    try:
+        with locked(cache):  # concurrent runs: merge, never lose each other's entries
+            try:
+                known = read_json(cache)
+            except (OSError, ValueError):
+                known = {}
+            known = known if isinstance(known, dict) else {}
+            known[str(p)] = [*stamp, digest]
+            atomic_json(cache, known)
+    except (OSError, WriteError) as exc:  # a read-only or full cache only costs time: hash again next run
+        log.debug("file hash cache %s not written (%s)", cache, exc)
     return digest
 
 

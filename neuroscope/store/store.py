@@ -9,45 +9,19 @@ Layout of a store folder:
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neuroscope.errors import StoreError
+from neuroscope.files import atomic_json, atomic_path, cache_dir, locked, read_json, writing
+
+__all__ = ["ActivationStore", "cache_dir", "locked", "npy_header", "npy_problem"]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """Root of derived caches: env `NEUROSCOPE_CACHE`, default `~/.cache/neuroscope`."""
-    return Path(os.environ.get("NEUROSCOPE_CACHE", "~/.cache/neuroscope")).expanduser()
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
-@contextmanager
-def locked(store_path: Path) -> Iterator[None]:
-    """Exclusive lock on a store (beside its folder), so parallel runs build or update it once."""
-    lock = store_path.parent / f".{store_path.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
@@ -85,7 +59,7 @@ class ActivationStore:
         manifest = self.path / MANIFEST
         if not manifest.exists():
             raise StoreError(f"{self.path}: not a complete activation store (no {MANIFEST})")
-        self.manifest: dict[str, Any] = json.loads(manifest.read_text())
+        self.manifest: dict[str, Any] = read_json(manifest)
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise StoreError(f"{manifest}: store format {self.manifest.get('format_version')} is not {FORMAT_VERSION}; delete the folder to rebuild")
         self.sites: list[str] = self.manifest["sites"]
@@ -257,20 +231,18 @@ class ActivationStore:
         """Store one task's per-token labels beside the activations and list them in the manifest."""
         if len(labels) != self.n_tokens:
             raise StoreError(f"{len(labels)} labels for a store of {self.n_tokens} tokens")
-        folder = self.path / "labels"
-        folder.mkdir(exist_ok=True)
-        final = folder / f"{key}.npz"
-        tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, labels=labels, split=split, classes=np.array(classes, dtype=object).astype(str))
-        os.replace(tmp, final)
-        with locked(self.path):
-            manifest = json.loads((self.path / MANIFEST).read_text())
-            manifest.setdefault("labels", {})[key] = {
-                "file": f"labels/{key}.npz", "classes": list(classes),
-                "labelled_tokens": int((labels >= 0).sum()),
-            }
-            write_json(self.path / MANIFEST, manifest)
-            self.manifest = manifest
+        final = self.path / "labels" / f"{key}.npz"
+        with writing(self.path, "store.root"):
+            with atomic_path(final, suffix=".npz") as tmp:
+                np.savez(tmp, labels=labels, split=split, classes=np.array(classes, dtype=object).astype(str))
+            with locked(self.path):
+                manifest = read_json(self.path / MANIFEST)
+                manifest.setdefault("labels", {})[key] = {
+                    "file": f"labels/{key}.npz", "classes": list(classes),
+                    "labelled_tokens": int((labels >= 0).sum()),
+                }
+                atomic_json(self.path / MANIFEST, manifest)
+                self.manifest = manifest
         return final
 
     def load_labels(self, key: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
