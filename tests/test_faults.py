@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -400,3 +401,61 @@ def test_cli_sweep_killed_while_extracting_resumes_on_rerun(tmp_path: Path, tiny
     jobs = [json.loads((sweep / j / "results.json").read_text()) for j in ("0", "1")]
     assert [j["store"]["reused"] for j in jobs] == [False, True] and jobs[0]["store"]["path"] == str(store)
     assert temp_files(stores) == []
+
+
+def broken_bert(src: Path, dst: Path, param: str, unit: int, value: float) -> Path:
+    """A copy of the tiny BERT with one entry of one parameter set to `value`."""
+    from transformers import BertModel
+
+    shutil.copytree(src, dst)
+    model = BertModel.from_pretrained(dst)
+    with torch.no_grad():
+        model.get_parameter(param)[unit] = value
+    model.save_pretrained(dst)
+    return dst
+
+
+def test_cli_nan_from_the_model_and_float16_overflow_stop_extraction(tmp_path: Path, tiny_bert: Path,
+                                                                     corpus: Path) -> None:
+    """A model whose last LayerNorm emits NaN at unit 3 of layer2, and one whose unit 5 there is
+    scaled by 1e6 (finite in float32, beyond float16's range): each run stops at extraction naming
+    site and unit (and what to do), with no manifest and no half shard left."""
+    last_norm = "encoder.layer.1.output.LayerNorm"
+    nan = broken_bert(tiny_bert, tmp_path / "nan_bert", f"{last_norm}.bias", 3, float("nan"))
+    huge = broken_bert(tiny_bert, tmp_path / "huge_bert", f"{last_norm}.weight", 5, 1e6)
+    cases = {"nan": tiny_args(nan, corpus, f"hydra.run.dir={tmp_path / 'run_nan'}", f"store.root={tmp_path / 's1'}"),
+             "fp16": tiny_args(huge, corpus, f"hydra.run.dir={tmp_path / 'run_fp16'}", f"store.root={tmp_path / 's2'}",
+                               "store.dtype=float16")}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = dict(zip(cases, pool.map(lambda a: run_cli(a, cli_env(tmp_path / "cache"), tmp_path), cases.values()),
+                         strict=True))
+    line = one_clear_error(procs["nan"])
+    assert "the model emitted nan at site layer2, unit 3 (neuron 'layer2:3'), word '" in line
+    assert "check model.path / model.checkpoint" in line
+    line = one_clear_error(procs["fp16"])
+    assert line.startswith("error: store.dtype=float16: the activation ") and "at site layer2, unit 5" in line
+    assert "Set store.dtype=float32" in line
+    for root in (tmp_path / "s1", tmp_path / "s2"):
+        assert not list(root.rglob("manifest.json")) and temp_files(root) == []
+    assert not list(tmp_path.rglob("results.json"))
+
+
+def test_cli_sweep_report_lists_a_truncated_results_json_as_failed(tmp_path: Path) -> None:
+    """A sweep folder where one job's results.json was cut short (a full disk, a copy interrupted):
+    the report over it lists that job as failed and reports the other."""
+    sweep = tmp_path / "sweep"
+    good = {"model": "transformer", "task": "upos", "method": "lca", "seed": 0, "oracle": {"accuracy": 0.9},
+            "subsets": {"top": {"5": {"accuracy": 0.8}}, "random": {"5": {"accuracy": 0.6}}},
+            "ranking": ["layer1:0", "layer2:1"]}
+    text = json.dumps(good, indent=2)
+    for job, content in (("0", text), ("1", text[: len(text) // 2])):
+        (sweep / job).mkdir(parents=True)
+        (sweep / job / "results.json").write_text(content)
+    proc = run_cli([str(REPO / "analyze.py"), f"report.input=[{sweep}]", "logger=none",
+                    f"hydra.run.dir={tmp_path / 'rep'}"], cli_env(tmp_path / "cache"), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 runs, 1 without results" in proc.stdout
+    summary = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert summary["runs"] == [str(sweep / "0")]
+    assert [f["run"] for f in summary["failed"]] == [str(sweep / "1")]
+    assert summary["failed"][0]["problem"].startswith("results.json unreadable")
