@@ -21,7 +21,7 @@ from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.probes import ProbeConfig
 from neuroscope.registry import MODELS, set_plugin_dirs
 from neuroscope.reporting.loggers import experiment_logger, log_results
-from neuroscope.reporting.results import write_config, write_results
+from neuroscope.reporting.results import score, write_config, write_results
 from neuroscope.reporting.tables import log_tables, write_tables
 from neuroscope.seeding import seed_everything
 from neuroscope.store import corpus_store
@@ -195,8 +195,9 @@ def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
 def study_summary(res: dict[str, Any]) -> dict[str, Any]:
     """What an experiment's table shows of one of its studies."""
     out: dict[str, Any] = {"task": res["task"], "method": res["method"], "n_neurons": res["store"]["n_neurons"]}
+    metric = "r2" if res.get("metric") == "r2" else "accuracy"  # the study's score (`score`): R² for numeric tasks
     if "oracle" in res:
-        out["oracle_accuracy"] = res["oracle"]["accuracy"]
+        out[f"oracle_{metric}"] = score(res["oracle"])
     if "minimal_subset" in res:
         out["minimal_subset"] = res["minimal_subset"].get("n_neurons")
     subsets = res.get("subsets", {})
@@ -204,7 +205,7 @@ def study_summary(res: dict[str, Any]) -> dict[str, Any]:
         pct = next((p for p in ("5", "10", "1") if p in subsets.get("top", {})), None)
         if pct:
             out["percent"] = pct
-            out.update({f"{k}_accuracy": subsets[k][pct]["accuracy"] for k in ("top", "random", "bottom") if k in subsets})
+            out.update({f"{k}_{metric}": score(subsets[k][pct]) for k in ("top", "random", "bottom") if k in subsets})
     if "correlation" in res:
         out["similarity"] = res["correlation"]["similarity"]
     if "timings" in res:

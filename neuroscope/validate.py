@@ -144,13 +144,13 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("store.root", writable_dir),
     ("output_dir", writable_dir),
     ("ablation.shares", each(number(0, 100))),
-    ("ablation.mode", choice("zero", "mean", "patch")),
+    ("ablation.mode", lambda v: None if v in ("zero", "mean") else  # patch: silence() in Python, not a run
+     f"expected zero or mean, got {v!r} (patch copies recorded activations: use "
+     "neuroscope.ablation.hooks.silence(mode='patch') with record() in Python)"),
     ("ablation.where", choice("output", "recurrent")),
     ("ablation.random_draws", integer(0)),
     ("ablation.stage", choice("test", "validate")),
     ("comparison.top_percent", lambda v: None if v is None else number(0, 100, lo_open=True)(v)),
-    ("checkpoints", each(lambda v: None if Path(str(v)).expanduser().is_file()
-                         else f"{v} does not exist (or is not a file); train one with train.py")),
 )
 
 # key -> registry its value must name (None: not set, skipped)
@@ -301,6 +301,62 @@ def _model(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def _entries(cfg: DictConfig, key: str) -> list[Any]:
+    """The list at `key` as plain Python ([] when absent or null)."""
+    value = _select(cfg, key)
+    if value in (None, ABSENT):
+        return []
+    plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else value
+    return plain if isinstance(plain, list) else [plain]
+
+
+def _model_node(node: Any, key: str) -> list[str]:
+    """A model node of a list (`method.others[<i>]`): a registered name, an existing path / checkpoint."""
+    if not isinstance(node, Mapping) or not node.get("name"):
+        return [f"{key}: expected a model node with a name, e.g. {{name: transformer, path: <folder>}}, got {node!r}"]
+    if problem := _known(MODELS, str(node["name"])):
+        return [f"{key}.name: {problem}"]
+    if isinstance(node.get("path"), str) and (problem := _model_path(node["path"])):
+        return [f"{key}.path: {problem.replace('model.path', f'{key}.path')}"]
+    checkpoint = node.get("checkpoint")
+    if checkpoint and not Path(str(checkpoint)).expanduser().is_file():
+        return [f"{key}.checkpoint: {checkpoint} does not exist (or is not a file)"]
+    return []
+
+
+def _experiment(cfg: DictConfig) -> list[str]:
+    """An experiment's lists, entry by entry: checkpoints, given rankings (file and JSON shape; the
+    sites are checked once the model is loaded), other models, property and ranker names."""
+    from neuroscope.ablation.rankings import read_rankings
+
+    checkpoints = _select(cfg, "checkpoints")
+    if checkpoints not in (None, ABSENT, "???") and not isinstance(checkpoints, ListConfig):
+        return [f"checkpoints: expected a list, the studied model first, e.g. 'checkpoints=[A.ckpt,B.ckpt]'; "
+                f"got {checkpoints!r}"]
+    problems = [f"checkpoints[{i}]: {c} does not exist (or is not a file); train one with train.py"
+                for i, c in enumerate(_entries(cfg, "checkpoints") if checkpoints != "???" else [])
+                if not Path(str(c)).expanduser().is_file()]
+    rankings = _select(cfg, "ablation.rankings")
+    try:
+        read_rankings(OmegaConf.to_container(rankings, resolve=True) if isinstance(rankings, DictConfig | ListConfig)
+                      else None if rankings is ABSENT else rankings)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    for i, node in enumerate(_entries(cfg, "method.others") if _has_method(cfg) else []):
+        problems += _model_node(node, f"method.others[{i}]")
+    for key in ("ablation.properties", "comparison.tasks"):
+        for i, prop in enumerate(_entries(cfg, key)):
+            name = prop.get("name") if isinstance(prop, Mapping) else None
+            if name is None:
+                problems.append(f"{key}[{i}]: expected {{name: <task>, params: {{...}}}}, got {prop!r}")
+            elif problem := _known(TASKS, str(name)):
+                problems.append(f"{key}[{i}].name: {problem}")
+    for i, name in enumerate(_entries(cfg, "ablation.correlation")):
+        if problem := _known(METHODS, str(name)):
+            problems.append(f"ablation.correlation[{i}]: {problem}")
+    return problems
+
+
 def validate_analyze(cfg: DictConfig) -> None:
     """Raise one `ConfigError` listing every problem of an analyze config (nothing is run or written)."""
     dirs = _select(cfg, "plugins.dirs")
@@ -308,7 +364,7 @@ def validate_analyze(cfg: DictConfig) -> None:
         set_plugin_dirs(list(dirs))  # plugin names must be known before names are checked
     plain = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
     problems = [f"{key}: required, but not set (it is ??? in the config)" for key in _missing(plain)]
-    for part in (_unresolved, _values, _names, _task_files, _model):
+    for part in (_unresolved, _values, _names, _task_files, _model, _experiment):
         problems += part(cfg)
     if len(problems) == 1:
         raise ConfigError(problems[0])

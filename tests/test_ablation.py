@@ -306,11 +306,42 @@ def test_callback_random_draws_are_reproducible_and_independent_of_other_arms() 
     assert top_share(ranking, 50) == ranking[:3] and top_share(ranking, 0) == []
 
 
+def test_rankings_of_different_lengths_report_what_each_arm_silenced() -> None:
+    """A 4-id ranking beside a 12-id one: at 50 % it silences 2 neurons (reported per arm), and a
+    random arm of 4-neuron draws (`random_n4`) stands beside it; `random` keeps the first ranking's count."""
+    module = ToyModule()  # metric = sum of (u + 1) * v over the layer-0 units u, all equal to v
+    full = [f"lm.l0:{u}" for u in reversed(range(H))] + [f"lm.l1:{u}" for u in range(H)]
+    short = ["lm.l0:5", "lm.l0:4", "lm.l0:3", "lm.l0:2"]
+    loaders = [[lm_batch()]]  # one loader of one batch
+    res = NeuronAblation({"full": full, "short": short}, shares=[0, 50, 100], random_draws=3).run(module, loaders)
+    assert res["n_neurons"] == 12 and res["neurons_silenced"] == {"0": 0, "50": 6, "100": 12}  # the first ranking's
+    silenced = res["silenced"]
+    assert silenced["short_top"] == silenced["short_bottom"] == silenced["random_n4"] == {"0": 0, "50": 2, "100": 4}
+    assert silenced["full_top"] == silenced["random"] == silenced["bottom"] == {"0": 0, "50": 6, "100": 12}
+    base = res["baseline"]
+    assert res["curves"]["short_top"]["50"] == pytest.approx(base * (21 - 6 - 5) / 21)  # units 5 and 4 only
+    assert res["curves"]["short_top"]["100"] == pytest.approx(base * (21 - 6 - 5 - 4 - 3) / 21)
+    assert res["curves"]["full_top"]["50"] == pytest.approx(0.0, abs=1e-6)  # all six layer-0 units
+    by_length = res["random_by_length"]["random_n4"]
+    assert by_length["n_neurons"] == 4 and len(by_length["draws"]) == 3 and set(by_length["sd"]) == {"0", "50", "100"}
+    for d in range(3):  # each draw silences 2 of the 12 neurons at 50 %: at least the layer-0 sum of
+        assert base * (21 - 11) / 21 - 1e-6 <= by_length["draws"][d]["50"] <= base + 1e-6  # the top two
+    arms = NeuronAblation({"full": full, "short": short}, random_draws=2).arms()
+    assert all(set(arms[f"random_n4_{d}"]) <= set(full) and len(arms[f"random_n4_{d}"]) == 4 for d in range(2))
+    same = NeuronAblation({"full": full}, random_draws=2).arms()
+    assert arms["random_0"] == same["random_0"]  # draws of equal-length rankings are unchanged
+    assert "random_by_length" not in NeuronAblation({"full": full}, random_draws=1).run(module, loaders)
+
+
 def test_callback_rejects_bad_settings() -> None:
     with pytest.raises(ConfigError, match="ablation.shares"):
         NeuronAblation({"a": ["lm.l0:0"]}, shares=[150])
     with pytest.raises(ConfigError, match="rankings"):
         NeuronAblation({})
+    with pytest.raises(ConfigError, match="ablation.mode: expected zero or mean, got 'patch'.*silence"):
+        NeuronAblation({"a": ["lm.l0:0"]}, mode="patch")
+    with pytest.raises(ConfigError, match="ablation.mode: mean needs"):
+        NeuronAblation({"a": ["lm.l0:0"]}, mode="mean")
 
 
 def test_transformer_layers_are_sites(tiny_bert: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from neuroscope.analysis import analyze
+from neuroscope.errors import ConfigError
 from neuroscope.training import train
 from tests.conftest import REPO
 from tests.fixture_corpus import distinct_conllu
@@ -106,3 +108,135 @@ def test_experiment_without_checkpoints_is_a_clear_error(seeds: dict[str, object
     proc = subprocess.run([sys.executable, "analyze.py", *bad], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "ablation.where" in proc.stderr and "nowhere.ckpt" in proc.stderr
     assert not (tmp_path / "e2" / "results.json").exists()
+
+
+def test_numeric_property_uses_r2_end_to_end(seeds: dict[str, object], tmp_path: Path) -> None:
+    """A numeric property (depth: regression probe, R²) beside a labelled one in the 2019 experiment."""
+    out = tmp_path / "run"
+    res = analyze(compose_analyze(experiment_overrides(seeds, "nlm_lstm", out, [
+        "ablation.properties=[{name: upos},{name: depth}]", "ablation.correlation=[]", "ablation.random_draws=1"])))
+    depth = res["studies"]["lca_depth"]
+    assert depth["task"] == "depth" and "oracle_accuracy" not in depth
+    study = json.loads((out / "studies" / "lca_depth" / "results.json").read_text())
+    assert study["metric"] == "r2" and depth["oracle_r2"] == study["oracle"]["r2"]
+    assert depth["top_r2"] == study["subsets"]["top"][depth["percent"]]["r2"]
+    assert "oracle_accuracy" in res["studies"]["lca_upos"]
+    assert set(res["ablation"]["curves"]) >= {"lca_depth_top", "lca_depth_bottom", "lca_upos_top", "random"}
+
+
+def test_each_study_is_written_when_it_ends(seeds: dict[str, object], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second study fails: the first one's results.json and tables are on disk already."""
+    import neuroscope.analysis as analysis
+
+    real, calls = analysis.study, []
+
+    def second_fails(*args: object, **kwargs: object) -> dict:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the second study broke")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "study", second_fails)
+    out = tmp_path / "run"
+    cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", out, [
+        "ablation.properties=[{name: upos},{name: xpos}]", "ablation.correlation=[]"]))
+    with pytest.raises(RuntimeError, match="second study"):
+        analyze(cfg)
+    first = out / "studies" / "lca_upos"
+    assert json.loads((first / "results.json").read_text())["task"] == "upos"
+    assert (first / "ranking.csv").exists() and not (out / "studies" / "lca_xpos").exists()
+
+
+def _neurons(seeds: dict[str, object]) -> list[str]:
+    """Every neuron id of the studied tiny LM, by its hook points."""
+    from neuroscope.ablation.experiment import lightning_module
+    from neuroscope.ablation.sites import hook_points
+
+    points = hook_points(lightning_module({"name": "nlm_lstm", "checkpoint": seeds["nlm_lstm"][0]}))
+    return [f"{site}:{u}" for site, p in points.items() for u in range(p.width)]
+
+
+def test_given_rankings_of_two_lengths_in_both_override_forms(seeds: dict[str, object], tmp_path: Path) -> None:
+    """`ablation.rankings={x: ...}` and `+ablation.rankings.x=...` both work; a 4-id ranking beside the
+    16-neuron study ranking silences 2 neurons at 50 % and gets its own random arm."""
+    neurons = _neurons(seeds)
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps(neurons[::-1]))  # a plain JSON list of ids
+    short = json.dumps(neurons[:4])
+    cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", tmp_path / "a", [
+        f"ablation.rankings={{full: {full}, short: {short}}}"]))  # the whole dict (struct would refuse it)
+    assert dict(cfg.ablation.rankings) == {"full": str(full), "short": neurons[:4]}
+    out = tmp_path / "run"
+    res = analyze(compose_analyze(experiment_overrides(seeds, "nlm_lstm", out, [
+        "ablation.properties=[{name: upos}]", "ablation.correlation=[]", f"+ablation.rankings.full={full}",
+        f"+ablation.rankings.short={short}", "ablation.shares=[0,50]"])))
+    block = res["ablation"]
+    n = len(neurons)
+    assert block["n_neurons"] == n and block["neurons_silenced"]["50"] == n // 2  # the first (study) ranking's
+    assert block["silenced"]["short_top"]["50"] == block["silenced"]["random_n4"]["50"] == 2
+    assert block["silenced"]["full_top"]["50"] == block["silenced"]["random"]["50"] == n // 2
+    assert block["random_by_length"]["random_n4"]["n_neurons"] == 4
+    rows = {(r["arm"], r["percent_ablated"]): r for r in csv.DictReader((out / "ablation.csv").open())}
+    assert rows[("short_top", "50")]["n_silenced"] == "2" and rows[("full_top", "50")]["n_silenced"] == str(n // 2)
+
+
+@pytest.mark.parametrize("ranking, message", [
+    ("3", "holds a JSON int"),
+    ("[1, 2]", "entry 0 is 1, not a neuron id"),
+    ('"layer"', "holds a JSON str"),
+    ('{"ranking": "lm.l0:1"}', "`ranking`: expected a non-empty list of neuron ids"),
+    ('["lm.l0:1", "lm.l0:1"]', "appears twice"),
+    ('["lm.l9:0"]', "neuron 'lm.l9:0' names no site of the model"),
+    ('["lm.l0:99"]', "unit out of range"),
+])
+def test_rankings_are_checked_before_any_study(seeds: dict[str, object], tmp_path: Path, ranking: str,
+                                               message: str) -> None:
+    bad = tmp_path / "ranking.json"
+    bad.write_text(ranking)
+    out = tmp_path / "run"
+    cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", out, [f"+ablation.rankings.mine={bad}",
+                                                                         f"store.root={tmp_path / 'stores'}"]))
+    with pytest.raises(ConfigError, match=re.escape("ablation.rankings.mine: ") + ".*" + re.escape(message)):
+        analyze(cfg)
+    assert not (out / "studies").exists() and not (tmp_path / "stores").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["ablation.mode=patch"], "ablation.mode: expected zero or mean, got 'patch'"),
+    (["ablation.mode=mean", "ablation.properties=[]", "+ablation.rankings.x=[lm.l0:0]"],
+     "ablation.mode: mean takes each neuron's mean from a study's store"),
+    (["ablation.properties=[{name: upos},{name: nope}]"], "ablation.properties[1].name: unknown task 'nope'"),
+    (["ablation.correlation=[maxcor]"], "ablation.correlation[0]: unknown method 'maxcor'"),
+    (["+ablation.decoding.beam=1"], "ablation.decoding.beam: not a setting of nlm_lstm"),
+])
+def test_experiment_settings_fail_before_any_work(seeds: dict[str, object], tmp_path: Path, extra: list[str],
+                                                  message: str) -> None:
+    out = tmp_path / "run"
+    cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", out, [*extra, f"store.root={tmp_path / 's'}"]))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        analyze(cfg)
+    assert not (out / "studies").exists() and not (tmp_path / "s").exists()
+
+
+def test_patch_mode_is_refused_by_the_experiment_itself(seeds: dict[str, object], tmp_path: Path) -> None:
+    from neuroscope.ablation.experiment import run_experiment
+
+    cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", tmp_path / "r", ["ablation.mode=patch"]))
+    with pytest.raises(ConfigError, match="ablation.mode: an experiment silences with zero or mean"):
+        run_experiment(cfg, tmp_path / "r")
+
+
+def test_a_bad_checkpoint_is_named_by_its_index_in_one_line(seeds: dict[str, object], tmp_path: Path) -> None:
+    notes = tmp_path / "notes.ckpt"
+    notes.write_text("these are notes, not a checkpoint\n")
+    nmt = seeds["nmt_lstm"][0]
+    for bad, message in ((notes, "cannot be loaded as a safe torch checkpoint"), (nmt, "holds a 'nmt_lstm' model")):
+        out = tmp_path / f"run_{len(message)}"
+        args = [a if not a.startswith("checkpoints=") else f"checkpoints=[{seeds['nlm_lstm'][0]},{bad}]"
+                for a in experiment_overrides(seeds, "nlm_lstm", out, [f"store.root={tmp_path / 's'}"])]
+        with pytest.raises(ConfigError) as info:
+            analyze(compose_analyze(args))
+        assert str(info.value).startswith(f"checkpoints[1]: {bad} ") and message in str(info.value)
+        assert "\n" not in str(info.value) and "model.checkpoint" not in str(info.value)
+        assert not (out / "studies").exists() and not (tmp_path / "s").exists()

@@ -145,6 +145,38 @@ CASES = [
     Case("model-path-no-model", ("model.path={nomodel}",), "model.path: {nomodel} is not a model folder (no config.json)"),
     Case("several-problems", ("task.split.dev=0.3", "probe.epochs=0", "store.shard_tokens=-1"),
          "3 problems in the config:\n  task.split: ratios sum to 1.2, expected 1\n  probe.epochs: 0 is below"),
+    # ------------------------------------------------------------------ experiments
+    Case("experiment-patch-mode", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
+                                   "ablation.mode=patch"),
+         "ablation.mode: expected zero or mean, got 'patch' (patch copies recorded activations"),
+    Case("experiment-checkpoint-missing", ("experiment=dalvi2019_nlm", "model=nlm_lstm",
+                                           "checkpoints=[{nlmckpt},{afile}.ckpt]"),
+         "checkpoints[1]: {afile}.ckpt does not exist"),
+    Case("experiment-checkpoints-not-a-list", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints={nlmckpt}"),
+         "checkpoints: expected a list, the studied model first"),
+    Case("experiment-checkpoint-not-a-checkpoint", ("experiment=dalvi2019_nlm", "model=nlm_lstm",
+                                                    "checkpoints=[{notckpt}]", "ablation.correlation=[]"),
+         "checkpoints[0]: {notckpt} cannot be loaded as a safe torch checkpoint"),
+    Case("experiment-ranking-numbers", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
+                                        "+ablation.rankings.mine=[1,2]"),
+         "ablation.rankings.mine: entry 0 is 1, not a neuron id 'site:unit'"),
+    Case("experiment-ranking-not-json", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
+                                         "ablation.rankings={{mine: {afile}}}"),
+         "ablation.rankings.mine: {afile} is not a JSON file"),
+    Case("experiment-ranking-missing-file", ("experiment=dalvi2019_nlm", "model=nlm_lstm",
+                                             "checkpoints=[{nlmckpt}]", "+ablation.rankings.mine=layer"),
+         "ablation.rankings.mine: layer does not exist (or is not a file); give a path of a results.json"),
+    Case("experiment-unknown-property", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
+                                         "ablation.properties=[{{name: upos}},{{name: upoz}}]"),
+         "ablation.properties[1].name: unknown task 'upoz'; did you mean 'upos'?"),
+    Case("experiment-mean-without-studies", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
+                                             "ablation.mode=mean", "ablation.properties=[]",
+                                             "ablation.correlation=[]", "+ablation.rankings.mine=[lm.l0:0]"),
+         "ablation.mode: mean takes each neuron's mean from a study's store"),
+    Case("method-others-missing-path", ("method=maxcorr", "method.others=[{{name: transformer, path: {afile}/bert}}]"),
+         "method.others[0].path: {afile}/bert does not exist"),
+    Case("method-others-unknown-model", ("method=maxcorr", "method.others=[{{name: transformr}}]"),
+         "method.others[0].name: unknown model 'transformr'"),
     # ------------------------------------------------------------------ checkpoints and folders
     Case("checkpoint-missing", ("model=nmt_lstm", "model.checkpoint={afile}.ckpt"),
          "model.checkpoint: {afile}.ckpt does not exist"),
@@ -161,6 +193,7 @@ CASES = [
 ]
 
 SLOW = {"checkpoint-truncated", "checkpoint-not-a-checkpoint"}  # loading the LSTM code imports Lightning
+SLOW |= {"experiment-checkpoint-not-a-checkpoint", "experiment-mean-without-studies"}  # experiments import Lightning
 
 
 def base_args(case_dir: Path, f: dict[str, Path], args: tuple[str, ...]) -> list[str]:

@@ -125,3 +125,20 @@ def test_comparison_needs_the_finetuned_model(tmp_path: Path, tiny_bert: Path) -
     cfg = _compose(_overrides(tmp_path, tiny_bert, tmp_path / "nowhere", tmp_path / "run"))
     with pytest.raises(ConfigError, match="finetuned: .*nowhere does not exist"):
         analyze(cfg)
+
+
+def test_comparison_of_a_numeric_property_uses_r2(tmp_path: Path, tiny_bert: Path) -> None:
+    """depth (a regression probe, R²) beside upos: the comparison reads each study's score, and the
+    terminal summary, tables and figure of the run are made (report on)."""
+    same = _perturbed_copy(tiny_bert, tmp_path / "same", 0.0)
+    out = tmp_path / "run"
+    args = [o if not o.startswith("comparison.tasks") else "comparison.tasks=[{name: upos},{name: depth}]"
+            for o in _overrides(tmp_path, tiny_bert, same, out) if o != "report=none"]
+    res = analyze(_compose(args))
+    depth, upos = res["comparison"]["tasks"]["depth"], res["comparison"]["tasks"]["upos"]
+    before = json.loads((out / "studies" / "before" / "depth" / "results.json").read_text())
+    assert depth["metric"] == "r2" and upos["metric"] == "accuracy"
+    assert depth["oracle"] == {"before": before["oracle"]["r2"], "after": before["oracle"]["r2"]}  # same model
+    assert depth["layers"]["layer1"]["before"]["r2"] == before["layers"]["layer1"]["r2"]
+    assert res["studies"]["before/depth"]["oracle_r2"] == before["oracle"]["r2"]
+    assert (out / "comparison.csv").exists() and (out / "report.html").exists()

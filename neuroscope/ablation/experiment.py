@@ -2,22 +2,28 @@
 'checkpoints=[A,B,C]'`): LCA per linguistic property and the correlation rankings of the studied
 model A (against B, C, ...), then the model's own metric with each ranking's top neurons silenced.
 
-Each property's study is written as `<output_dir>/studies/<name>/results.json` (the usual
-contract); the run's results.json holds `studies` (a summary per study) and `ablation`.
+Every setting is checked before any study runs (`plan`): the mode, every checkpoint (loaded, each
+error naming `checkpoints[<i>]`), every given ranking (`ablation.rankings.<name>`: its file, its
+JSON shape and that its neurons are sites of the model), the decoding settings. Each study is
+written as `<output_dir>/studies/<name>/results.json` (the usual contract) and its tables as soon
+as it ends; the run's results.json holds `studies` (a summary per study) and `ablation`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from neuroscope.ablation.callback import NeuronAblation
+from neuroscope.ablation.callback import MODES, NeuronAblation
 from neuroscope.ablation.hooks import store_means
+from neuroscope.ablation.rankings import read_rankings, unknown_sites
+from neuroscope.ablation.sites import hook_points
 from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
 from neuroscope.registry import MODELS
@@ -29,94 +35,129 @@ from neuroscope.store import ActivationStore
 log = logging.getLogger(__name__)
 
 
-def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The studied model node (checkpoints[0]) and the other models' nodes (checkpoints[1:])."""
+@dataclass
+class Plan:
+    """An ablation experiment's checked settings and its loaded (ablated) model."""
+
+    node: dict[str, Any]  # the studied model's node (checkpoints[0])
+    others: list[dict[str, Any]]  # the other models' nodes (checkpoints[1:])
+    properties: dict[str, dict[str, Any]]  # study name -> task node of each LCA study
+    correlation: list[str]  # label-free ranking methods against the other models
+    rankings: dict[str, list[str]]  # the given rankings (ablation.rankings), checked
+    module: pl.LightningModule  # the studied checkpoint, decoding settings applied
+    widths: dict[str, int] = field(default_factory=dict)  # the module's sites -> units
+
+
+def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """The studied model node (checkpoints[0]), the other models' nodes (checkpoints[1:]) and the
+    config key naming each checkpoint (`checkpoints[<i>]`, or `model.checkpoint`)."""
     node = to_dict(cfg.model)
     checkpoints = [str(c) for c in (cfg.get("checkpoints") or [])]
+    keys = [f"checkpoints[{i}]" for i in range(len(checkpoints))] or ["model.checkpoint"]
     if checkpoints:
         node["checkpoint"] = checkpoints[0]
     if not node.get("checkpoint"):
         raise ConfigError("checkpoints: give the trained models, the studied one first, e.g. "
                           "'checkpoints=[A.ckpt,B.ckpt,C.ckpt]'")
     others = [{**node, "checkpoint": c} for c in checkpoints[1:]]
-    return node, others
+    return node, others, keys
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Every check of the experiment's settings, before any work (see the module doc)."""
+    from neuroscope.analysis import property_task
+
+    ab = to_dict(cfg.ablation)
+    mode = ab.get("mode", "zero")
+    if mode not in MODES:
+        raise ConfigError(f"ablation.mode: an experiment silences with zero or mean, got '{mode}' (patch "
+                          "copies recorded activations: neuroscope.ablation.hooks.silence(mode='patch') in Python)")
+    node, others, keys = studied_model(cfg)
+    lca = to_dict(cfg.method) or {"name": "lca"}
+    properties: dict[str, dict[str, Any]] = {}
+    for i, prop in enumerate(ab.get("properties") or []):
+        prop_name, task_cfg = property_task(to_dict(cfg.task), prop)
+        name = f"{lca['name']}_{prop_name}"
+        if name in properties:
+            raise ConfigError(f"ablation.properties[{i}]: a second study named '{name}'; give each property once")
+        properties[name] = task_cfg
+    correlation = [str(m) for m in ab.get("correlation") or []]
+    if correlation and not others:
+        raise ConfigError("ablation.correlation: correlation rankings need other models; give "
+                          "'checkpoints=[A,B,...]' with at least two checkpoints, or ablation.correlation=[]")
+    rankings = read_rankings(ab.get("rankings"))
+    for name in rankings:
+        if name in properties or name in correlation:
+            raise ConfigError(f"ablation.rankings.{name}: a study of this run has that name; choose another")
+    if not (properties or correlation or rankings):
+        raise ConfigError("ablation: nothing to rank; set ablation.properties, ablation.correlation or "
+                          "ablation.rankings")
+    if mode == "mean" and not properties:
+        raise ConfigError("ablation.mode: mean takes each neuron's mean from a study's store; set "
+                          "ablation.properties, or use ablation.mode=zero")
+    module = lightning_module(node, keys[0])
+    for other, key in zip(others, keys[1:], strict=True):  # each checkpoint loads, before any study
+        lightning_module(other, key)
+    widths = {site: point.width for site, point in hook_points(module).items()}
+    for name, ranking in rankings.items():
+        if problem := unknown_sites(ranking, widths):
+            raise ConfigError(f"ablation.rankings.{name}: {problem}")
+    decode(module, ab.get("decoding") or {}, str(node["name"]))
+    return Plan(node, others, properties, correlation, rankings, module, widths)
+
+
+def decode(module: pl.LightningModule, decoding: dict[str, Any], model: str) -> None:
+    """Apply `ablation.decoding` (e.g. {beam_size: 1}: greedy BLEU) to the module's settings."""
+    for key, value in decoding.items():
+        if value is None:  # the checkpoint's own setting
+            continue
+        if key not in module.hparams:
+            raise ConfigError(f"ablation.decoding.{key}: not a setting of {model} (settings: {sorted(module.hparams)})")
+        module.hparams[key] = value
 
 
 def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Studies (LCA per property, correlation rankings), then the ablation curves; returns results.json."""
-    from neuroscope.analysis import property_task, study, study_summary, timed
+    """Checks (`plan`), studies (LCA per property, correlation rankings; each written when it ends),
+    then the ablation curves; returns results.json."""
+    from neuroscope.analysis import study, study_summary, timed
 
     t0 = time.perf_counter()
     ab = to_dict(cfg.ablation)
-    node, others = studied_model(cfg)
+    p = plan(cfg)
     base_task = to_dict(cfg.task)
-    studies: dict[str, dict[str, Any]] = {}
-    rankings: dict[str, list[str]] = {}
     lca = to_dict(cfg.method) or {"name": "lca"}
-    for prop in ab.get("properties") or []:
-        prop_name, task_cfg = property_task(base_task, prop)
-        name = f"{lca['name']}_{prop_name}"
-        studies[name] = timed(study, cfg, task_cfg, node, dict(lca), None, out_dir / "studies" / name)
-    for method_name in ab.get("correlation") or []:
-        if not others:
-            raise ConfigError("ablation.correlation: correlation rankings need other models; give "
-                              "'checkpoints=[A,B,...]' with at least two checkpoints")
-        method = {"name": method_name, "others": others, "tokens": "all"}
-        words = {**base_task, "name": "sentences", "params": {}, "format": base_task.get("format") or "conllu",
-                 **dict(ab.get("words") or {})}
-        studies[method_name] = timed(study, cfg, words, node, method)
-    for name, res in studies.items():
-        write_results(res, out_dir / "studies" / name)
-        write_tables(res, out_dir / "studies" / name)
-        rankings[name] = res["ranking"]
-    extra = ab.get("rankings") or {}  # {name: path of a results.json or a list of neuron ids}
-    rankings.update({k: _ranking(v, f"ablation.rankings.{k}") for k, v in extra.items()})
-    if not rankings:
-        raise ConfigError("ablation: nothing to rank; set ablation.properties, ablation.correlation or ablation.rankings")
+    studies: dict[str, dict[str, Any]] = {}
+    jobs = [(name, task_cfg, dict(lca)) for name, task_cfg in p.properties.items()]
+    words = {**base_task, "name": "sentences", "params": {}, "format": base_task.get("format") or "conllu",
+             **dict(ab.get("words") or {})}
+    jobs += [(m, words, {"name": m, "others": p.others, "tokens": "all"}) for m in p.correlation]
+    for name, task_cfg, method in jobs:
+        folder = out_dir / "studies" / name
+        res = timed(study, cfg, task_cfg, p.node, method, None, folder)
+        write_results(res, folder)  # now: a later failure loses no finished study
+        write_tables(res, folder)
+        if problem := unknown_sites(res["ranking"], p.widths):
+            raise ConfigError(f"ablation: study {name} ranks neurons the ablated model does not have ({problem}); "
+                              "the model's neuron source and its LightningModule disagree")
+        studies[name] = res
+    rankings = {name: res["ranking"] for name, res in studies.items()} | p.rankings
     seconds_studies = time.perf_counter() - t0
-    block = measure(cfg, node, rankings, ab, out_dir, next((r["store"]["path"] for r in studies.values()), None))
+    block = measure(cfg, p.module, rankings, ab, out_dir, next((r["store"]["path"] for r in studies.values()), None))
     return {
-        "model": node["name"], "task": base_task["name"], "method": "ablation", "seed": int(cfg.seed),
-        "checkpoints": [node["checkpoint"]] + [o["checkpoint"] for o in others],
+        "model": p.node["name"], "task": base_task["name"], "method": "ablation", "seed": int(cfg.seed),
+        "checkpoints": [p.node["checkpoint"]] + [o["checkpoint"] for o in p.others],
         "studies": {k: study_summary(v) for k, v in studies.items()},
         "ablation": block,
         "timings": {"studies_seconds": round(seconds_studies, 3), "ablation_seconds": block["seconds"]},
     }
 
 
-def _ranking(value: Any, key: str) -> list[str]:
-    if isinstance(value, str):
-        import json
-
-        path = Path(value).expanduser()
-        try:
-            return list(json.loads(path.read_text())["ranking"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{key}: {path} is not a results.json with a ranking ({exc})") from exc
-    if isinstance(value, list) and value:
-        return [str(v) for v in value]
-    raise ConfigError(f"{key}: expected a results.json path or a list of neuron ids")
-
-
-def measure(cfg: DictConfig, node: dict[str, Any], rankings: dict[str, list[str]], ab: dict[str, Any],
+def measure(cfg: DictConfig, module: pl.LightningModule, rankings: dict[str, list[str]], ab: dict[str, Any],
             out_dir: Path, store_path: str | None) -> dict[str, Any]:
-    """Load the studied checkpoint as its LightningModule, and run `trainer.test` (or validate)
-    with a `NeuronAblation` callback on the data group's split."""
+    """Run `trainer.test` (or validate) of the loaded checkpoint with a `NeuronAblation` callback on
+    the data group's split."""
     seed_everything(int(cfg.seed), torch=True)
-    module = lightning_module(node)
-    values = None
-    if ab.get("mode", "zero") == "mean":
-        if store_path is None:
-            raise ConfigError("ablation.mode=mean: the means come from a study's store; set ablation.properties")
-        store = ActivationStore(store_path)
-        values = store_means(store)
-    for key, value in (ab.get("decoding") or {}).items():  # e.g. {beam_size: 1}: greedy BLEU
-        if value is None:  # the checkpoint's own setting
-            continue
-        if key not in module.hparams:
-            raise ConfigError(f"ablation.decoding.{key}: not a setting of {node['name']} "
-                              f"(settings: {sorted(module.hparams)})")
-        module.hparams[key] = value
+    values = store_means(ActivationStore(store_path)) if ab.get("mode") == "mean" and store_path else None
     dm = module.make_datamodule(to_dict(cfg.data), keep_vocab=True)
     callback = NeuronAblation(rankings, shares=ab.get("shares") or (0,), mode=ab.get("mode", "zero"),
                               where=ab.get("where", "output"), values=values,
@@ -133,20 +174,25 @@ def measure(cfg: DictConfig, node: dict[str, Any], rankings: dict[str, list[str]
     return {**callback.results, "data": f"{cfg.data.get('name') or 'multi30k'} {callback.stage}"}
 
 
-def lightning_module(node: dict[str, Any]) -> pl.LightningModule:
-    """The trainable LightningModule of a checkpoint written by train.py (NMT, LM, plugins)."""
+def lightning_module(node: dict[str, Any], key: str = "model.checkpoint") -> pl.LightningModule:
+    """The trainable LightningModule of a checkpoint written by train.py (NMT, LM, plugins); a bad
+    checkpoint is a `ConfigError` naming `key`."""
     bare = {k: v for k, v in node.items() if k not in ("checkpoint", "sites", "aggregation", "device")}
     module = build(MODELS, bare, "model")
     if not isinstance(module, pl.LightningModule) or not hasattr(module, "make_datamodule"):
         raise ConfigError(f"ablation: model '{node['name']}' has no trainable LightningModule with its data "
                           "(ablation re-measures a trained NMT, LM or fine-tuned classifier)")
     if hasattr(type(module), "load_trained"):  # a module that restores itself (e.g. the fine-tuned classifier)
-        return type(module).load_trained(node["checkpoint"]).eval()
+        return type(module).load_trained(node["checkpoint"], key=key).eval()
     from neuroscope.models.lstm_sites import load_checkpoint
 
-    ckpt = load_checkpoint(node["checkpoint"], str(node["name"]))  # checked: file, format, architecture
+    ckpt = load_checkpoint(node["checkpoint"], str(node["name"]), key)  # checked: file, format, architecture
     hparams = dict(ckpt.get("hyper_parameters") or {})
     module = type(module)(**{k: v for k, v in hparams.items() if k in module.hparams})
     module.on_load_checkpoint(ckpt)  # vocabularies → the network
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:  # weights of other shapes than the checkpoint's own settings
+        raise ConfigError(f"{key}: {node['checkpoint']}: its weights do not fit its settings "
+                          f"({str(exc).splitlines()[0]})") from exc
     return module.eval()

@@ -33,7 +33,7 @@ from neuroscope.methods.correlation import (
     pair_stats,
     similarity,
 )
-from neuroscope.reporting.results import write_results
+from neuroscope.reporting.results import score, write_results
 from neuroscope.reporting.tables import write_tables
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,14 @@ def compare_studies(before: dict[str, Any], after: dict[str, Any], percent: floa
                     partner: dict[str, str] | None = None) -> dict[str, Any]:
     """Before/after figures of one property from the two studies' results.json dicts; `partner`
     maps each before-neuron to its best-correlated after-neuron."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"metric": "r2" if before.get("metric") == "r2" else "accuracy"}  # R² for numeric tasks
     if "oracle" in before and "oracle" in after:
-        out["oracle"] = {s: r["oracle"]["accuracy"] for s, r in zip(SIDES, (before, after), strict=True)}
+        out["oracle"] = {s: score(r["oracle"]) for s, r in zip(SIDES, (before, after), strict=True)}
     if "minimal_subset" in before and "minimal_subset" in after:
         out["minimal_subset"] = {s: {k: r["minimal_subset"].get(k) for k in ("n_neurons", "share", "accuracy")}
                                  for s, r in zip(SIDES, (before, after), strict=True)}
     layers_b, layers_a = before.get("layers", {}), after.get("layers", {})
-    out["layers"] = {site: {s: {k: v for k, v in r.get(site, {}).items() if k in ("accuracy", "top_share")}
+    out["layers"] = {site: {s: {k: v for k, v in r.get(site, {}).items() if k in ("accuracy", "r2", "top_share")}
                             for s, r in zip(SIDES, (layers_b, layers_a), strict=True)}
                      for site in dict.fromkeys([*layers_b, *layers_a])}
     rb, ra = before.get("ranking"), after.get("ranking")

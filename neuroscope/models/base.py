@@ -28,14 +28,15 @@ class NeuronSource(Protocol):
 
 
 
-def read_checkpoint(path: str | Path, arch: str) -> Any:
+def read_checkpoint(path: str | Path, arch: str, key: str = "model.checkpoint") -> Any:
     """The content of a checkpoint file written by `train.py model=<arch>` (a dict when it is one),
-    loaded without unpickling code; a missing or unsafe file is a `ConfigError` naming `model.checkpoint`."""
+    loaded without unpickling code; a missing or unsafe file is a `ConfigError` naming `key`."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise ConfigError(f"model.checkpoint: {p} does not exist; train one with `python train.py model={arch}`")
+        raise ConfigError(f"{key}: {p} does not exist; train one with `python train.py model={arch}`")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files, objects refused by weights_only
-        raise ConfigError(f"model.checkpoint: {p} cannot be loaded as a safe torch checkpoint ({exc})") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # torch's first line, not its essay
+        raise ConfigError(f"{key}: {p} cannot be loaded as a safe torch checkpoint ({reason})") from exc
     return ckpt

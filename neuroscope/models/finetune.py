@@ -81,12 +81,13 @@ class FinetuneModule(pl.LightningModule):
         self.accuracy = nn.ModuleDict({s: MulticlassAccuracy(num_classes=len(classes), average="micro") for s in ("val", "test")})
 
     @classmethod
-    def load_trained(cls, checkpoint: str | Path) -> FinetuneModule:
-        """The fine-tuned classifier of a train.py checkpoint (its settings, classes and weights)."""
-        ckpt = read_checkpoint(checkpoint, NAME)
+    def load_trained(cls, checkpoint: str | Path, key: str = "model.checkpoint") -> FinetuneModule:
+        """The fine-tuned classifier of a train.py checkpoint (its settings, classes and weights);
+        errors name `key`."""
+        ckpt = read_checkpoint(checkpoint, NAME, key)
         hparams = dict(ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}
         if not hparams.get("classes") or "state_dict" not in ckpt:
-            raise ConfigError(f"model.checkpoint: {checkpoint} is not a {NAME} checkpoint (no classes or weights)")
+            raise ConfigError(f"{key}: {checkpoint} is not a {NAME} checkpoint (no classes or weights)")
         module = build_known(cls, hparams)  # its settings and classes; the head is built for the classes
         module.load_state_dict(ckpt["state_dict"])
         return module

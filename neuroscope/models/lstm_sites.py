@@ -73,23 +73,23 @@ def pool_words(rows: Tensor, word_of: Tensor, n_words: int, how: str) -> Tensor:
 
 
 
-def load_checkpoint(path: str | Path, arch: str) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, arch: str, key: str = "model.checkpoint") -> dict[str, Any]:
     """A checkpoint written by `train.py model=<arch>`, loaded without unpickling code.
 
-    Fails with a `ConfigError` naming `model.checkpoint` for a missing file, a file that is not
+    Fails with a `ConfigError` naming `key` (default `model.checkpoint`) for a missing file, a file that is not
     a safe torch checkpoint, or a checkpoint of another architecture.
     """
     p = Path(path).expanduser()
-    ckpt = read_checkpoint(p, arch)
+    ckpt = read_checkpoint(p, arch, key)
     block = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     if not isinstance(block, dict) or "state_dict" not in ckpt:
-        raise ConfigError(f"model.checkpoint: {p} is not a neuroscope model checkpoint (no '{CHECKPOINT_KEY}' "
+        raise ConfigError(f"{key}: {p} is not a neuroscope model checkpoint (no '{CHECKPOINT_KEY}' "
                           f"entry); checkpoints come from `python train.py model={arch}`")
     if block.get("arch") != arch:
-        raise ConfigError(f"model.checkpoint: {p} holds a '{block.get('arch')}' model, not '{arch}'; "
+        raise ConfigError(f"{key}: {p} holds a '{block.get('arch')}' model, not '{arch}'; "
                           f"use model={block.get('arch')}")
     if block.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"model.checkpoint: {p} has checkpoint format {block.get('format')}, "
+        raise ConfigError(f"{key}: {p} has checkpoint format {block.get('format')}, "
                           f"this version reads {CHECKPOINT_FORMAT}")
     return ckpt
 

@@ -65,7 +65,8 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     for name, s in (res.get("studies") or {}).items():
         sections[0][2].append([f"study {name}", ", ".join(f"{k} {_f(v)}" for k, v in s.items()
                                                        if k in ("oracle_accuracy", "minimal_subset", "top_accuracy",
-                                                                "random_accuracy", "bottom_accuracy"))])
+                                                                "random_accuracy", "bottom_accuracy", "oracle_r2",
+                                                                "top_r2", "random_r2", "bottom_r2"))])
     return sections
 
 

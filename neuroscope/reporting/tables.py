@@ -41,7 +41,8 @@ def ablation_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Rows (arm, % ablated, neurons silenced, metric, sd of the random draws) of an ablation block."""
     metric = block["metric"]
     sd = block.get("random_sd", {})
-    rows = [[arm, k, block["neurons_silenced"].get(k), v, sd.get(k) if arm == "random" else None]
+    counts = block.get("silenced") or {}  # per arm (rankings may differ in length); older runs: one count
+    rows = [[arm, k, counts.get(arm, block["neurons_silenced"]).get(k), v, sd.get(k) if arm == "random" else None]
             for arm, curve in block["curves"].items() for k, v in curve.items()]
     return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd"], rows
 
