@@ -52,30 +52,43 @@ def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def locate(file: CorpusFile | str, root: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Path of a corpus file: an absolute/existing path as is, else under a data root, else downloaded."""
+def regular_file(path: Path, key: str | None = None) -> Path:
+    """`path` when it is a regular file (or a link to one); a folder, socket or device is a
+    DataError naming the config `key` that pointed at it."""
+    if path.is_file():
+        return path
+    kind = "a folder" if path.is_dir() else "not a regular file"
+    setting = key or "the corpus path"
+    raise DataError(f"{key + ': ' if key else ''}{path} is {kind}, not a corpus file; "
+                    f"set {setting} to a file in it (or a corpus name such as ud_ewt:dev)")
+
+
+def locate(file: CorpusFile | str, root: str | os.PathLike | None = None, download: bool = True,
+           key: str | None = None) -> Path:
+    """Path of a corpus file: an absolute/existing path as is, else under a data root, else downloaded.
+    `key` (e.g. `task.file`) is the config key named when the path is not a regular file."""
     spec = CorpusFile(file) if isinstance(file, str) else file
     direct = Path(spec.relpath).expanduser()
     if direct.is_absolute() or direct.exists():
         if direct.exists():
-            return direct.resolve()
-        raise DataError(f"corpus file {direct} does not exist")
+            return regular_file(direct.resolve(), key)
+        raise DataError(f"{key + ': ' if key else ''}corpus file {direct} does not exist")
     roots = data_roots(root)
     tried = [r / spec.relpath for r in roots]
     for path in tried:
         if path.exists():
-            return path
+            return regular_file(path, key)
     if spec.url and download:
         target = _writable_target(roots, spec.relpath)
         try:
             return fetch(spec, target)
         except OSError as exc:  # no network, DNS failure, HTTP error
-            raise DataError(_missing_message(spec, tried, f"download from {spec.url} failed: {exc}")) from exc
-    raise DataError(_missing_message(spec, tried, None))
+            raise DataError(_missing_message(spec, tried, f"download from {spec.url} failed: {exc}", key)) from exc
+    raise DataError(_missing_message(spec, tried, None, key))
 
 
-def _missing_message(spec: CorpusFile, tried: list[Path], why: str | None) -> str:
-    lines = [f"corpus file '{spec.relpath}' not found. Paths tried:"]
+def _missing_message(spec: CorpusFile, tried: list[Path], why: str | None, key: str | None = None) -> str:
+    lines = [f"{key + ': ' if key else ''}corpus file '{spec.relpath}' not found. Paths tried:"]
     lines += [f"  - {p}" for p in tried]
     if why:
         lines.append(why)

@@ -18,6 +18,7 @@ import numpy as np
 from neuroscope.errors import ConfigError
 
 DEAD = 1e-8  # a neuron whose std is below DEAD * (1 + |mean|) is constant: score 0, never NaN
+NULL_VARIANCE = 1e-12  # an eigen-direction below this share of the largest variance holds none (rounding)
 
 
 class Source(Protocol):
@@ -133,29 +134,50 @@ def best_partners(stats: PairStats) -> tuple[np.ndarray, np.ndarray]:
     return r[np.arange(len(j)), j], j
 
 
+def check_ridge(ridge: Any) -> float:
+    """`method.ridge` as a float: a finite number >= 0 (0: no ridge, a pseudo-inverse on singular covariances)."""
+    try:
+        value = float(ridge)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0) or isinstance(ridge, bool):
+        raise ConfigError(f"method.ridge: expected a finite number >= 0 (a share of the mean variance added to "
+                          f"the covariance diagonal, e.g. 1e-6), got {ridge!r}")
+    return value
+
+
 def multiple_correlation(stats: PairStats, ridge: float = 1e-6) -> np.ndarray:
     """[nx] R_i: correlation of x_i with its best linear prediction from all of Y,
-    R²_i = c_iᵀ (Σ_YY + λI)⁻¹ c_i / var(x_i), λ = ridge × mean variance of Y."""
+    R²_i = c_iᵀ (Σ_YY + λI)⁻¹ c_i / var(x_i), λ = ridge × mean variance of Y. A singular Σ_YY + λI
+    (ridge 0 with constant or collinear neurons of Y) uses its pseudo-inverse: R² of the projection
+    of x_i on the span of Y, which is exact."""
+    ridge = check_ridge(ridge)
     cyy = stats.cyy + ridge * max(float(np.trace(stats.cyy)) / len(stats.cyy), 1e-12) * np.eye(len(stats.cyy))
-    chol = np.linalg.cholesky(cyy)
-    half = np.linalg.solve(chol, stats.cxy.T)  # [ny, nx] L^{-1} c_i
+    try:
+        if ridge == 0:
+            raise np.linalg.LinAlgError("no ridge: the pseudo-inverse handles a singular covariance")
+        chol = np.linalg.cholesky(cyy)
+        half = np.linalg.solve(chol, stats.cxy.T)  # [ny, nx] L^{-1} c_i
+    except np.linalg.LinAlgError:
+        half = _whiten(cyy, None, 0.0).T @ stats.cxy.T  # [k, nx] Wᵀ c_i, W Wᵀ = pinv(cyy)
     r2 = (half ** 2).sum(0) / np.where(stats.alive_x(), np.diag(stats.cxx), np.inf)
     return np.sqrt(np.clip(r2, 0.0, 1.0))
 
 
 def _whiten(cov: np.ndarray, keep: float | None, ridge: float) -> np.ndarray:
     """[n, k] W with Wᵀ cov W = I: the top eigen-directions holding `keep` of the variance (SVCCA's
-    SVD step; None keeps all, regularized by `ridge` × mean variance: plain CCA)."""
+    SVD step; None keeps all, regularized by `ridge` × mean variance: plain CCA). Directions of no
+    variance (after the ridge) are dropped, so W Wᵀ is the pseudo-inverse of a singular cov."""
     vals, vecs = np.linalg.eigh(cov)
     vals, vecs = vals[::-1], vecs[:, ::-1]
     vals = np.clip(vals, 0, None)
     if keep is None:
         vals = vals + ridge * max(vals.mean(), 1e-12)
-        k = len(vals)
+        k = max(1, int((vals > NULL_VARIANCE * max(vals[0], 1e-300)).sum()))
     else:
         total = vals.sum()
         k = int(np.searchsorted(np.cumsum(vals), keep * total) + 1) if total > 0 else 1
-        k = max(1, min(k, int((vals > 1e-12 * max(vals[0], 1e-300)).sum()) or 1))
+        k = max(1, min(k, int((vals > NULL_VARIANCE * max(vals[0], 1e-300)).sum()) or 1))
     return vecs[:, :k] / np.sqrt(np.maximum(vals[:k], 1e-300))
 
 
@@ -165,6 +187,7 @@ def canonical(stats: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) 
     its variance lying in directions the other model shares, each weighted by how strongly (ρ_k²)
     — rotation-invariant within directions of equal ρ, in [0, 1], 0 for constant neurons.
     Computed once per pair and settings (a ranking and the similarity report share it)."""
+    ridge = check_ridge(ridge)
     key = (keep, ridge)
     if key not in stats.cache:
         stats.cache[key] = _canonical(stats, keep, ridge)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from neuroscope.reporting.results import score
+from neuroscope.reporting.summary import lambda_text
 
 KIND_COLORS = {"top": "#c0392b", "random": "#7f8c8d", "bottom": "#2c7fb8"}
 
@@ -176,8 +177,9 @@ def plot_lambda(res: dict[str, Any]) -> Any:
     chosen = [i for i, r in enumerate(rows) if r.get("chosen")]
     for i in chosen:
         ax.axvline(i, color="#27ae60", lw=1)
-    ax.set_xticks(xs, [f"{r.get('lambda', r.get('lambda1')):g}" for r in rows], rotation=45, fontsize=7)
-    ax.set_xlabel("λ (chosen: green line)")
+    pairs = any(r.get("lambda2", r.get("lambda1")) != r.get("lambda1") for r in rows)
+    ax.set_xticks(xs, [lambda_text(r, both=pairs) for r in rows], rotation=45, fontsize=7)
+    ax.set_xlabel(f"{'λ1, λ2' if pairs else 'λ1 = λ2'} (chosen: green line)")
     ax.set_ylabel("dev accuracy")
     ax.set_title(f"λ search\n{_label(res)}", fontsize=9)
     ax.legend(fontsize=8)

@@ -80,11 +80,12 @@ def _read(fmt: str, spec: Any, root: str | None, key: str, download: bool) -> tu
     if isinstance(spec, Mapping):  # e.g. NeuroX: {sentences: ..., labels: ...}
         if "sentences" not in spec:
             raise ConfigError(f"{key}: expected a path or {{sentences: ..., labels: ...}}, got {dict(spec)}")
-        paths = {k: locate(corpus_file(str(v)), root, download) for k, v in spec.items() if v is not None}
+        paths = {k: locate(corpus_file(str(v)), root, download, f"{key}.{k}") for k, v in spec.items()
+                 if v is not None}
         files = list(paths.values())
         sentences = read_cached(fmt, reader, paths.pop("sentences"), **paths)
     else:
-        path = locate(corpus_file(str(spec)), root, download)
+        path = locate(corpus_file(str(spec)), root, download, key)
         sentences = read_cached(fmt, reader, path)
         files = [path]
     return list(sentences), [{"path": str(p), "sha256": cached_sha256(p)} for p in files]  # the cache's list stays intact
