@@ -67,6 +67,26 @@ def choice(*options: str) -> Check:
     return lambda value: None if value in options else f"expected one of {', '.join(options)}, got {value!r}"
 
 
+def boolean(value: Any) -> str | None:
+    """true or false (a word such as 'yes' is a string to Hydra, and any string would count as true)."""
+    return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+
+
+def optional(check: Check) -> Check:
+    """null, or a value passing `check`."""
+    return lambda value: None if value is None else check(value)
+
+
+def percent_list(value: Any) -> str | None:
+    """A non-empty list of distinct k % in (0, 100]."""
+    problem = each(number(0, 100, lo_open=True))(value)
+    if problem:
+        return problem
+    numbers = [float(v) for v in value]
+    repeated = sorted({v for v in value if numbers.count(float(v)) > 1}, key=float)
+    return f"{', '.join(map(str, repeated))} given more than once; list each k % once" if repeated else None
+
+
 def each(item: Check, non_empty: bool = True) -> Check:
     """A list whose every entry passes `item` (problems of all entries are joined)."""
 
@@ -127,17 +147,32 @@ def writable_dir(value: Any) -> str | None:
 VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("seed", integer()),
     ("task.split", split_ratios),
-    ("evaluation.percents", each(number(0, 100, lo_open=True))),
+    ("evaluation.percents", percent_list),
     ("evaluation.minimal_delta", number(0, 1)),
     ("evaluation.layer_top_percent", number(0, 100, lo_open=True)),
     ("evaluation.memory_gb", number(0)),
+    ("evaluation.random_draws", integer(1)),
+    ("evaluation.control_draws", integer(1)),
+    ("evaluation.control", boolean),
+    ("evaluation.control_subsets", boolean),
+    ("evaluation.layer_probes", boolean),
+    ("task.control", boolean),
+    ("task.control_seed", integer()),
+    ("task.unknown_label", choice("unk", "skip", "error")),
+    ("model.aggregation", choice("first", "last", "mean")),
+    ("model.max_length", optional(integer(1))),
     ("probe.lambda1", number(0)),
     ("probe.lambda2", number(0)),
     ("probe.epochs", integer(1)),
     ("probe.batch_size", integer(1)),
     ("probe.lr", number(0, lo_open=True)),
+    ("probe.lr_decay", number(0, 1, lo_open=True)),
+    ("probe.patience", integer(0)),
+    ("probe.min_delta", number(0)),
     ("probe.selection.grid", each(grid_entry, non_empty=False)),
     ("probe.selection.percent", number(0, 100, lo_open=True)),
+    ("probe.selection.tolerance", number(0, 1)),
+    ("probe.selection.rule", choice("auto", "gap", "oracle")),
     ("store.dtype", choice("float32", "float16")),
     ("store.shard_tokens", integer(1)),
     ("store.batch_tokens", integer(1)),
@@ -151,7 +186,24 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("ablation.random_draws", integer(0)),
     ("ablation.stage", choice("test", "validate")),
     ("comparison.top_percent", lambda v: None if v is None else number(0, 100, lo_open=True)(v)),
+    ("report.top_neurons", integer(0)),
+    ("report.top_words", integer(0)),
+    ("report.sentences", integer(0)),
 )
+
+# method name -> (key, check) of its settings (the correlation rankers' shared keys)
+CORRELATION_RULES: tuple[tuple[str, Check], ...] = (
+    ("method.tokens", choice("train", "all")),
+    ("method.products", choice("float64", "float32")),
+    ("method.aggregate_over", choice("max", "min", "mean")),
+)
+METHOD_RULES: dict[str, tuple[tuple[str, Check], ...]] = {
+    "regcorr": (*CORRELATION_RULES, ("method.ridge", number(0))),
+    "cca": (*CORRELATION_RULES, ("method.ridge", number(0))),
+    "svcca": (*CORRELATION_RULES, ("method.keep", number(0, 1, lo_open=True))),
+    "maxcorr": CORRELATION_RULES,
+    "mincorr": CORRELATION_RULES,
+}
 
 # key -> registry its value must name (None: not set, skipped)
 NAME_RULES: tuple[tuple[str, Registry[Any]], ...] = (
@@ -179,7 +231,8 @@ def _unresolved(cfg: DictConfig) -> list[str]:
 
 def _values(cfg: DictConfig) -> list[str]:
     problems = []
-    for key, check in VALUE_RULES:
+    method = _select(cfg, "method.name") if _has_method(cfg) else None
+    for key, check in (*VALUE_RULES, *METHOD_RULES.get(str(method), ())):
         value = _select(cfg, key)
         if value is not ABSENT and (problem := check(value)):
             problems.append(f"{key}: {problem}")
@@ -376,13 +429,17 @@ class RunDirCheck(Callback):
     """Hydra callback: stop with `error: hydra.run.dir: ...` before Hydra creates an unusable run folder."""
 
     def _check(self, config: DictConfig, key: str) -> None:
+        from neuroscope.cli import note_new_run_dir
+
         try:
-            problem = writable_dir(OmegaConf.select(config, key))
+            folder = OmegaConf.select(config, key)
+            problem = writable_dir(folder)
         except Exception:  # e.g. `${hydra:...}` not resolvable yet: Hydra will say so itself
             return
         if problem:
             print(f"error: {key}: {problem}", file=sys.stderr)
             sys.exit(2)
+        note_new_run_dir(folder)  # a run that fails on bad input removes the folder if it stays empty
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir")

@@ -17,6 +17,16 @@ def _f(x: Any, sd: Any = None) -> str:
     return str(x)
 
 
+def lambda_text(row: dict[str, Any], both: bool = False) -> str:
+    """A probe's penalty as recorded in results.json (a `probe` block or a `lambda_search` row):
+    `1e-05` when λ1 = λ2 (or only λ1 / a scalar `lambda` is recorded), else (or with `both`) `1e-05, 0.001`."""
+    l1 = row.get("lambda1", row.get("lambda"))
+    l2 = row.get("lambda2", l1)
+    if l1 is None:
+        return "-"
+    return f"{l1:g}" if l2 is None or (l1 == l2 and not both) else f"{l1:g}, {l2:g}"
+
+
 def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, columns, rows) blocks of a run's results.json, for any renderer."""
     st = res.get("store", {})
@@ -27,6 +37,12 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     if "oracle" in res:
         metric = "R²" if res.get("metric") == "r2" else "accuracy"
         head.append([f"oracle {metric} (all neurons)", _f(score(res["oracle"]))])
+    if "lambda1" in res.get("probe", {}):
+        probe = res["probe"]
+        rule = probe.get("selection_rule")
+        pair = "λ1, λ2" if probe.get("lambda1") != probe.get("lambda2", probe.get("lambda1")) else "λ1 = λ2"
+        head.append([f"probe penalty ({pair})", lambda_text(probe)
+                     + (f" (chosen on dev, rule {rule})" if rule not in (None, "fixed") else "")])
     if "control" in res:
         head.append(["control task accuracy", _f(res["control"]["accuracy"], res["control"].get("accuracy_sd"))])
         head.append(["selectivity", _f(res.get("selectivity"), res.get("selectivity_sd"))])
