@@ -95,6 +95,7 @@ def prepare(d: Path) -> dict[str, Path]:
 
 
 NX = "task=neurox"
+OTHERS = "method.others=[{{name: transformer, path: {bert}}}]"  # the tiny BERT as the other model of a correlation
 CASES = [
     # ------------------------------------------------------------------ malformed corpus files
     Case("conllu-columns", ("task.file={cols}",), "{cols}:3: malformed CoNLL-U line: expected 10 tab-separated"),
@@ -107,6 +108,10 @@ CASES = [
     Case("conllu-not-gzip", ("task.file={notgz}",), "{notgz}: not a valid gzip file"),
     Case("conllu-empty", ("task.file={empty}",), "{empty}: file is empty"),
     Case("corpus-missing", ("task.file={afile}.conllu",), "{afile}.conllu does not exist"),
+    Case("corpus-is-a-folder", ("task.file={nomodel}",), "task.file: {nomodel} is a folder, not a corpus file; "
+         "set task.file to a file in it"),
+    Case("train-file-is-a-folder", ("task.files.train={nomodel}", "task.files.test={corpus}"),
+         "task.files.train: {nomodel} is a folder, not a corpus file"),
     Case("conll2000-columns", ("task=chunk", "task.file={chunkcols}"),
          "{chunkcols}:5: malformed CoNLL-2000 line: expected 3 columns (word POS chunk), found 2"),
     Case("conll2000-for-upos", ("task.format=conll2000", "task.file={chunks}"), "has no 'upos' column"),
@@ -145,6 +150,54 @@ CASES = [
     Case("model-path-no-model", ("model.path={nomodel}",), "model.path: {nomodel} is not a model folder (no config.json)"),
     Case("several-problems", ("task.split.dev=0.3", "probe.epochs=0", "store.shard_tokens=-1"),
          "3 problems in the config:\n  task.split: ratios sum to 1.2, expected 1\n  probe.epochs: 0 is below"),
+    # ---- more config values
+    Case("random-draws-0", ("evaluation.random_draws=0",), "evaluation.random_draws: 0 is below the minimum 1"),
+    Case("control-draws-0", ("evaluation.control_draws=0",), "evaluation.control_draws: 0 is below the minimum 1"),
+    Case("shard-tokens-0", ("store.shard_tokens=0",), "store.shard_tokens: 0 is below the minimum 1"),
+    Case("batch-tokens-0", ("store.batch_tokens=0",), "store.batch_tokens: 0 is below the minimum 1"),
+    Case("memory-negative", ("evaluation.memory_gb=-1",), "evaluation.memory_gb: -1 is not in [0, inf]"),
+    Case("layer-top-percent-0", ("evaluation.layer_top_percent=0",), "evaluation.layer_top_percent: 0 is not in (0, 100]"),
+    Case("percents-repeated", ("evaluation.percents=[5,10,5]",), "evaluation.percents: 5 given more than once"),
+    Case("evaluation-probe-word", ("evaluation.probe=bogus",),
+         "evaluation.probe: expected same, linear or a dict of probe settings, got 'bogus'"),
+    Case("control-not-a-boolean", ("task.control=maybe",), "task.control: expected true or false, got 'maybe'"),
+    Case("control-seed-word", ("task.control_seed=x",), "task.control_seed: expected an integer, got 'x'"),
+    Case("unknown-label-option", ("task.unknown_label=drop",),
+         "task.unknown_label: expected one of unk, skip, error, got 'drop'"),
+    Case("unknown-site-kind", ("model.sites=[hidden,ffn]",), "model.sites: unknown site kind(s) ['ffn']; allowed: "
+         "hidden, attn, mlp"),
+    Case("unknown-aggregation", ("model.aggregation=max",),
+         "model.aggregation: expected one of first, last, mean, got 'max'"),
+    Case("max-length-0", ("model.max_length=0",), "model.max_length: 0 is below the minimum 1"),
+    Case("max-length-no-room", ("model.max_length=2",), "model.max_length: 2 leaves no room for a word beside this "
+         "tokenizer's 2 special tokens; use at least 3"),
+    Case("layers-a-word", ("model.layers=first",),
+         "model.layers: expected 'all' or a list of layer indices (0 = embeddings), got 'first'"),
+    Case("layers-fraction", ("model.layers=[1.5]",), "model.layers: layer indices must be integers >= 0, got [1.5]"),
+    Case("layers-empty", ("model.layers=[]",), "model.layers: expected 'all' or a list of layer indices"),
+    Case("selection-rule-unknown", ("probe.selection.rule=best",),
+         "probe.selection.rule: expected one of auto, gap, oracle, got 'best'"),
+    Case("selection-tolerance-negative", ("probe.selection.tolerance=-1",),
+         "probe.selection.tolerance: -1 is not in [0, 1]"),
+    Case("selection-percent-0", ("probe.selection.percent=0",), "probe.selection.percent: 0 is not in (0, 100]"),
+    Case("grid-triple", ("probe.selection.grid=[[1e-3,1e-3,1e-3]]",),
+         "probe.selection.grid: expected x or a pair [lambda1, lambda2], got [0.001, 0.001, 0.001]"),
+    Case("patience-negative", ("probe.patience=-1",), "probe.patience: -1 is below the minimum 0"),
+    Case("lr-decay-0", ("probe.lr_decay=0",), "probe.lr_decay: 0 is not in (0, 1]"),
+    Case("penalty-unknown", ("probe.penalty=l3",), "probe.penalty: expected one of ('elastic', 'neurox'), got 'l3'"),
+    Case("backend-unknown", ("probe.backend=jax",), "probe.backend: expected one of ('numpy', 'lightning'), got 'jax'"),
+    Case("report-top-neurons-negative", ("report.top_neurons=-1",), "report.top_neurons: -1 is below the minimum 0"),
+    Case("report-input-missing", ("report.input={afile}.d",), "report.input: {afile}.d does not exist"),
+    Case("cca-negative-ridge", ("method=cca", "method.ridge=-1", OTHERS), "method.ridge: -1 is not in [0, inf]"),
+    Case("regcorr-infinite-ridge", ("method=regcorr", "method.ridge=inf", OTHERS),
+         "method.ridge: expected a number, got inf"),
+    Case("svcca-keep-0", ("method=svcca", "method.keep=0", OTHERS), "method.keep: 0 is not in (0, 1]"),
+    Case("aggregate-over-median", ("method=regcorr", "method.aggregate_over=median", OTHERS),
+         "method.aggregate_over: expected one of max, min, mean, got 'median'"),
+    Case("correlation-tokens-dev", ("method=maxcorr", "method.tokens=dev", OTHERS),
+         "method.tokens: expected one of train, all, got 'dev'"),
+    Case("method-others-a-word", ("method=maxcorr", "method.others=[nlm]"),
+         "method.others[0]: expected a model node with a name"),
     # ------------------------------------------------------------------ experiments
     Case("experiment-patch-mode", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
                                    "ablation.mode=patch"),
@@ -234,13 +287,15 @@ def partial_files(case_dir: Path) -> list[Path]:
     stores = case_dir / "stores"
     half = [s for s in stores.iterdir() if s.is_dir() and not (s / "manifest.json").exists()] \
         if stores.is_dir() else []
-    return tmp + results + half
+    run = [case_dir / "run"] if (case_dir / "run").exists() else []  # no (empty) run folder of a failed run
+    return tmp + results + half + run
 
 
 def test_cases_are_distinct_and_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert len({c.args for c in CASES}) == len(CASES)
-    assert sum(c.code == 2 and c.id not in SLOW for c in CASES) >= 25
+    assert len(CASES) >= 60
+    assert sum(c.code == 2 and c.id not in SLOW for c in CASES) >= 55
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.slow if c.id in SLOW else ())
