@@ -65,6 +65,26 @@ def test_lambda_figure_and_summary_of_a_pair_grid() -> None:
     assert head["probe penalty (λ1, λ2)"] == "1e-05, 0.001 (chosen on dev, rule gap)"
 
 
+def test_the_readme_2d_grid_runs_a_study_with_figures_report_and_summary(tmp_path: Path, tiny_bert: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """README's `probe.selection.grid=[[1e-5,1e-5],[1e-5,1e-3],[1e-3,1e-5]]` end to end on the tiny BERT."""
+    import json
+
+    from neuroscope.analysis import analyze
+    from tests.test_entrypoints import compose_analyze
+
+    corpus, out = tiny_conllu(tmp_path / "tiny.conllu"), tmp_path / "run"
+    analyze(compose_analyze([
+        "model=transformer", f"model.path={tiny_bert}", f"task.file={corpus}", "logger=none", "store.progress=false",
+        f"store.root={tmp_path / 'stores'}", f"output_dir={out}", "evaluation.percents=[10,50]",
+        "probe.selection.grid=[[1e-5,1e-5],[1e-5,1e-3],[1e-3,1e-5]]", "probe.epochs=2", "report.top_neurons=1",
+    ]))
+    res = json.loads((out / "results.json").read_text())
+    assert [(r["lambda1"], r["lambda2"]) for r in res["lambda_search"]] == [(1e-5, 1e-5), (1e-5, 1e-3), (1e-3, 1e-5)]
+    assert (out / "lambda_search.png").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
+    assert "probe penalty" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------ method.ridge, singular covariances
 
 
