@@ -54,22 +54,25 @@ def _probe_settings(cfg: DictConfig) -> tuple[ProbeConfig, dict[str, Any], str |
 
 
 def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, method: dict[str, Any],
-           out_dir: Path) -> dict[str, Any]:
+           out_dir: Path, loaded: Any = None) -> dict[str, Any]:
     """Probe, rank and evaluate (the LCA protocol) for a configured method; on a corpus without
-    labels, a label-free method's ranking and similarities only. A saved oracle probe goes to `out_dir`."""
-    probe_cfg, selection, load, save = _probe_settings(cfg)
+    labels, a label-free method's ranking and similarities only. A saved oracle probe goes to `out_dir`;
+    a `loaded` probe (`probe.load`) is scored on the corpus instead, nothing trained."""
+    probe_cfg, selection, _, save = _probe_settings(cfg)
+    if loaded is not None:
+        if corpus.values is not None:
+            return {"loaded_probe": loaded.evaluate_values(store, corpus.values, corpus.split, task=corpus.name)}
+        return {"loaded_probe": loaded.evaluate(store, corpus.labels, corpus.classes, corpus.split, task=corpus.name)}
+    kept: dict[str, Any] = {}
     if corpus.values is not None:  # a numeric task: the regression protocol
         from neuroscope.evaluation.regression import run_regression_study
 
-        return run_regression_study(store, corpus, dict(method), probe_cfg, selection, to_dict(cfg.evaluation),
-                                    int(cfg.seed))
+        out = run_regression_study(store, corpus, dict(method), probe_cfg, selection, to_dict(cfg.evaluation),
+                                   int(cfg.seed), keep=kept)
+        return _save_oracle(cfg, task_cfg, corpus, store, kept, out, out_dir) if save else out
     if not corpus.classes:
         return _unlabelled(cfg, corpus, store, dict(method))
     ev = to_dict(cfg.evaluation)
-    if load:  # a saved probe evaluated on this corpus, nothing trained
-        from neuroscope.probes.saved import load_probe
-
-        return {"loaded_probe": load_probe(load).evaluate(store, corpus.labels, corpus.classes, corpus.split)}
     memory = float(ev["memory_gb"])
     splits = Splits.build(store, corpus.labels, corpus.split, len(corpus.classes), memory)
     controls = []
@@ -84,20 +87,44 @@ def _study(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, m
     if "pairs" in inputs_of(method["name"]):  # a correlation method: the other models' stores
         pairs = _pairs(cfg, corpus, store, method)
         extra["pairs"] = lambda: pairs
-    kept: dict[str, Any] = {}
     out = run_study(store, splits, corpus.classes, method, probe_cfg, selection, ev, int(cfg.seed), controls,
                     extra_inputs=extra, keep=kept)
     if "correlation" in out:
         out["correlation"].update(_models_and_stores(cfg, store, pairs))
-    if save and "oracle" in kept:
-        from neuroscope.probes.saved import save_probe
+    return _save_oracle(cfg, task_cfg, corpus, store, kept, out, out_dir) if save else out
 
-        settings = kept["cfg"]
-        path = save_probe(kept["oracle"], out_dir / "probe", corpus.classes, store.neurons,
-                          model=str(cfg.model.name), task=corpus.name, task_config=task_cfg, seed=int(cfg.seed),
-                          lambda1=settings.lambda1, lambda2=settings.lambda2, penalty=settings.penalty,
-                          store=str(store.path), test_accuracy=out["oracle"]["accuracy"])
-        out["probe"]["saved"] = str(path)
+
+def _load_probe(cfg: DictConfig, corpus: Any) -> Any:
+    """The saved probe of `probe.load` (None if unset), read and matched to the task's kind (classes or
+    numbers) before any store is built: a bad file costs no extraction."""
+    _, _, load, _ = _probe_settings(cfg)
+    if not load:
+        return None
+    from neuroscope.probes.saved import load_probe
+
+    saved = load_probe(load)
+    if corpus.values is None and not corpus.classes:
+        raise ConfigError(f"probe.load: task '{corpus.name}' has no labels to score {saved.path} on; "
+                          "choose a labelled task (e.g. task=upos) or leave probe.load unset")
+    saved.require("regression" if corpus.values is not None else "classifier", corpus.name)
+    return saved
+
+
+def _save_oracle(cfg: DictConfig, task_cfg: dict[str, Any], corpus: Any, store: Any, kept: dict[str, Any],
+                 out: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Save the study's oracle probe (classifier or regression) with its store's model fingerprint
+    into `out_dir` as probe.safetensors + probe.json; `out["probe"]["saved"]` names it."""
+    if "oracle" not in kept:
+        return out
+    from neuroscope.probes.saved import save_probe, store_meta
+
+    settings = kept["cfg"]
+    tested = {"test_r2": out["oracle"]["r2"]} if corpus.values is not None else {"test_accuracy": out["oracle"]["accuracy"]}
+    path = save_probe(kept["oracle"], out_dir / "probe", corpus.classes, store.neurons,
+                      model=str(cfg.model.name), task=corpus.name, task_config=task_cfg, seed=int(cfg.seed),
+                      lambda1=settings.lambda1, lambda2=settings.lambda2, penalty=settings.penalty,
+                      **store_meta(store), **tested)
+    out["probe"]["saved"] = str(path)
     return out
 
 
@@ -167,6 +194,7 @@ def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
     results.json dict; nothing written but the store and the saved probe (into `out_dir`, default
     the run folder). `keep` receives the store and the corpus."""
     corpus = load_task(task_cfg, cfg.data.root, download=bool(cfg.data.download))
+    loaded = _load_probe(cfg, corpus) if method else None
     store, reused = _store(cfg, model_node, corpus, "model")
     if keep is not None:
         keep.update(store=store, corpus=corpus)
@@ -188,7 +216,7 @@ def study(cfg: DictConfig, task_cfg: dict[str, Any], model_node: dict[str, Any],
         "timings": {},
     }
     if method:
-        results.update(_study(cfg, task_cfg, corpus, store, method, Path(out_dir or cfg.output_dir)))
+        results.update(_study(cfg, task_cfg, corpus, store, method, Path(out_dir or cfg.output_dir), loaded))
     return results
 
 

@@ -198,6 +198,21 @@ CASES = [
          "method.tokens: expected one of train, all, got 'dev'"),
     Case("method-others-a-word", ("method=maxcorr", "method.others=[nlm]"),
          "method.others[0]: expected a model node with a name"),
+    # ------------------------------------------------------------------ saved probes
+    Case("probe-load-missing", ("probe.load={afile}.safetensors",), "probe.load: {afile}.safetensors does not exist"),
+    Case("probe-load-not-json", (f"probe.load={REPO}/tests/data/probes/not_json.safetensors",),
+         f"probe.load: {REPO}/tests/data/probes/not_json.json: not readable JSON"),
+    Case("probe-load-no-classes", (f"probe.load={REPO}/tests/data/probes/no_classes.safetensors",),
+         f"probe.load: {REPO}/tests/data/probes/no_classes.json: lacks 'classes'"),
+    Case("probe-load-other-model", (f"probe.load={REPO}/tests/data/probes/other_model.safetensors",),
+         f"probe.load: {REPO}/tests/data/probes/other_model.safetensors was trained on model 'other_bert' "
+         "(model fingerprint ", pattern=r"but the store \S+ holds model 'transformer' \(model fingerprint [0-9a-f]{{16}}\)"),
+    Case("probe-load-regression-for-classes", (f"probe.load={REPO}/tests/data/probes/depth.safetensors",),
+         f"probe.load: {REPO}/tests/data/probes/depth.safetensors is a regression probe (trained on task 'depth'), "
+         "but task 'upos' is classified"),
+    Case("probe-load-classifier-for-numeric", ("task=depth", f"probe.load={REPO}/tests/data/probes/other_model.json"),
+         f"probe.load: {REPO}/tests/data/probes/other_model.safetensors is a classifier probe (trained on task 'upos'), "
+         "but task 'depth' is numeric"),
     # ------------------------------------------------------------------ experiments
     Case("experiment-patch-mode", ("experiment=dalvi2019_nlm", "model=nlm_lstm", "checkpoints=[{nlmckpt}]",
                                    "ablation.mode=patch"),
@@ -285,8 +300,8 @@ def partial_files(case_dir: Path) -> list[Path]:
     tmp = [p for p in case_dir.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
     results = list((case_dir / "run").rglob("results.json"))
     stores = case_dir / "stores"
-    half = [s for s in stores.iterdir() if s.is_dir() and not (s / "manifest.json").exists()] \
-        if stores.is_dir() else []
+    half = [s for s in stores.iterdir() if s.is_dir() and s.name != "index" and not (s / "manifest.json").exists()] \
+        if stores.is_dir() else []  # index/: the entries of stores built whole
     run = [case_dir / "run"] if (case_dir / "run").exists() else []  # no (empty) run folder of a failed run
     return tmp + results + half + run
 

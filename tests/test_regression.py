@@ -84,3 +84,38 @@ def test_analyze_runs_the_regression_protocol_on_depth(tmp_path: Path) -> None:
     _, figures = run_report(saved, tmp_path / "report")  # figures and summary read R² where accuracy would be
     assert {"subsets", "layers"} <= set(figures)
     assert any("R²" in title for title, _, _ in summary_sections(saved))
+
+
+def test_depth_saves_its_regression_probe_and_probe_load_scores_it_instead_of_training(tmp_path: Path) -> None:
+    """probe.save on a numeric task keeps the regression probe; probe.load evaluates it (the oracle's
+    test R² on the same corpus) and trains nothing; a classifier for a numeric task and a regression
+    probe for classes are `probe.load` errors."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "depth_model.py").write_text(
+        "from neuroscope.registry import MODELS\n"
+        "from tests.test_regression import DepthNeurons\n"
+        "MODELS.register('depth_fake')(lambda **kw: DepthNeurons({'The': 3.0, 'cats': 2.0, 'sleep': 1.0, '.': 2.0, "
+        "'A': 4.0, 'dog': 3.0, 'ca': 2.0, \"n't\": 2.0, 'run': 1.0}))\n")
+    corpus = tmp_path / "t.conllu"
+    corpus.write_text(TINY_CONLLU * 30)
+    common = ["model.name=depth_fake", f"task.file={corpus}", "logger=none", "report=none", "store.progress=false",
+              f"store.root={tmp_path / 'stores'}", f"plugins.dirs=[{tmp_path / 'plugins'}]", "evaluation.control=false",
+              "evaluation.random_draws=1", "evaluation.layer_probes=false", "probe.selection.enabled=false",
+              "probe.batch_size=16"]
+    first = analyze(compose_analyze([*common, "task=depth", f"output_dir={tmp_path / 'train'}"]))
+    saved = tmp_path / "train" / "probe.safetensors"
+    assert first["probe"]["saved"] == str(saved)
+    meta = json.loads((tmp_path / "train" / "probe.json").read_text())
+    assert meta["kind"] == "regression" and meta["test_r2"] == first["oracle"]["r2"] and meta["model_fingerprint"]
+    res = analyze(compose_analyze([*common, "task=depth", f"probe.load={saved}", f"output_dir={tmp_path / 'load'}"]))
+    loaded = res["loaded_probe"]
+    assert "subsets" not in res and "oracle" not in res  # nothing trained
+    assert loaded["test"]["n_tokens"] == first["split"]["test"]
+    assert loaded["test"]["r2"] == pytest.approx(first["oracle"]["r2"], abs=1e-9) and loaded["test"]["r2"] > 0.95
+    assert loaded["test"]["pearson"] == pytest.approx(first["oracle"]["pearson"], abs=1e-9)
+    with pytest.raises(ConfigError, match=r"probe.load: .*probe.safetensors is a regression probe .*task 'upos'"):
+        analyze(compose_analyze([*common, "task=upos", f"probe.load={saved}", f"output_dir={tmp_path / 'bad1'}"]))
+    analyze(compose_analyze([*common, "task=upos", f"output_dir={tmp_path / 'upos'}"]))
+    classifier = tmp_path / "upos" / "probe.safetensors"
+    with pytest.raises(ConfigError, match=r"probe.load: .*probe.safetensors is a classifier probe .*task 'depth'"):
+        analyze(compose_analyze([*common, "task=depth", f"probe.load={classifier}", f"output_dir={tmp_path / 'bad2'}"]))

@@ -19,8 +19,10 @@ METHODS = ("lca", "weight_norm", "random")  # the rankings defined for one real-
 
 
 def run_regression_study(store: Any, corpus: Any, method: dict[str, Any], cfg: ProbeConfig,
-                         selection: dict[str, Any], evaluation: dict[str, Any], seed: int) -> dict[str, Any]:
-    """results.json entries of a regression study (docs/results.md, "Numeric tasks")."""
+                         selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
+                         keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results.json entries of a regression study (docs/results.md, "Numeric tasks"); `keep`
+    receives the oracle probe and its settings (`oracle`, `cfg`), as `run_study`'s does."""
     t0 = time.perf_counter()
     name = method["name"]
     if name not in METHODS:
@@ -54,6 +56,8 @@ def run_regression_study(store: Any, corpus: Any, method: dict[str, Any], cfg: P
         cfg = cfg.with_(lambda1=rows[best]["lambda1"], lambda2=rows[best]["lambda2"])
         out["lambda_search"] = rows
     oracle, info = fit(None, cfg)
+    if keep is not None:
+        keep.update(oracle=oracle, cfg=cfg)
     out["probe"] = {"lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty, "kind": "regression",
                     "selection_rule": "oracle" if selection.get("enabled") else "fixed",
                     "epochs": info["epochs"], "best_epoch": info["best_epoch"]}

@@ -23,7 +23,7 @@ from neuroscope.probes import ProbeConfig
 from neuroscope.probes.data import moments
 from neuroscope.probes.lightning import ProbeModule, loader
 from neuroscope.probes.probe import mixed_rows
-from neuroscope.probes.saved import save_probe
+from neuroscope.probes.saved import save_probe, store_meta
 from neuroscope.registry import MODELS
 from neuroscope.store import corpus_store
 from neuroscope.tasks import load_task
@@ -85,5 +85,5 @@ def probe(source: Mapping[str, Any] | None = None, task: Mapping[str, Any] | Non
     cfg = ProbeConfig.from_dict({**settings, "seed": int(seed), "backend": "lightning"})
     splits = Splits.build(built, corpus.labels, corpus.split, len(corpus.classes), float(memory_gb))
     info = {"model": str(node["name"]), "task": corpus.name, "task_config": dict(task), "seed": int(seed),
-            "lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty, "store": str(built.path)}
+            "lambda1": cfg.lambda1, "lambda2": cfg.lambda2, "penalty": cfg.penalty, **store_meta(built)}
     return StandaloneProbe(splits, corpus.classes, built.neurons, cfg, info)
