@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -23,6 +25,27 @@ from neuroscope.seeding import seed_everything
 def _metrics(values: dict[str, Any], prefix: str) -> dict[str, float]:
     """`val/bleu` → {"bleu": ...} for the metrics of one stage."""
     return {k.split("/", 1)[1]: float(v) for k, v in values.items() if k.startswith(f"{prefix}/")}
+
+
+class EpochSeed(pl.Callback):
+    """Reseeds Python, NumPy and torch from (seed, epoch) at the first training batch of every
+    epoch, so an epoch's shuffles and dropout masks depend on nothing before it: a run resumed from
+    an epoch-end checkpoint (`ckpt_path=.../last.ckpt`) trains exactly as an uninterrupted one.
+    (The generators' state alone cannot be carried over: Lightning draws from them in places that
+    differ between a fresh and a resumed run, e.g. the sanity check and the dataloader's base seed.)"""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if batch_idx == 0:
+            import torch
+
+            epoch_seed = (self.seed * 1_000_003 + trainer.current_epoch) % 2**32
+            random.seed(epoch_seed)
+            np.random.seed(epoch_seed)
+            torch.manual_seed(epoch_seed)
 
 
 def link_best(path: str) -> str:
@@ -58,7 +81,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks: list[pl.Callback] = [ModelCheckpoint(  # no "=" in names: they go into Hydra overrides
         dirpath=out_dir / "checkpoints", filename="epoch{epoch}-step{step}", auto_insert_metric_name=False,
         monitor=monitor[0] if monitor else None, mode=monitor[1] if monitor else "min", save_last=True,
-    )]
+    ), EpochSeed(int(cfg.seed))]
     patience = cfg.get("early_stopping_patience")
     if monitor and patience:
         callbacks.append(EarlyStopping(monitor=monitor[0], mode=monitor[1], patience=int(patience)))

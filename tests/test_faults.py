@@ -459,3 +459,29 @@ def test_cli_sweep_report_lists_a_truncated_results_json_as_failed(tmp_path: Pat
     assert summary["runs"] == [str(sweep / "0")]
     assert [f["run"] for f in summary["failed"]] == [str(sweep / "1")]
     assert summary["failed"][0]["problem"].startswith("results.json unreadable")
+
+
+def test_cli_interrupted_training_resumes_from_last_ckpt_to_the_same_metrics(tmp_path: Path) -> None:
+    """train.py stopped after epoch 1 (max_epochs=1) and resumed from its last.ckpt to epoch 2 ends
+    with the metrics of a straight 2-epoch run (tiny nlm_lstm, trainer=debug, toy Multi30k)."""
+    from tests.test_multi30k import tiny_multi30k
+
+    root = tiny_multi30k(tmp_path / "data")
+    common = [str(REPO / "train.py"), "model=nlm_lstm", "data=multi30k", f"data.root={root}", "data.download=false",
+              "data.min_freq=1", "model.emb_dim=16", "model.hidden=16", "trainer=debug", "logger=none"]
+    env, straight, resumed = cli_env(tmp_path / "cache"), tmp_path / "straight", tmp_path / "resumed"
+    runs = [[*common, "trainer.max_epochs=2", f"hydra.run.dir={straight}"],
+            [*common, "trainer.max_epochs=1", f"hydra.run.dir={resumed}"],
+            [*common, "trainer.max_epochs=2", f"hydra.run.dir={resumed}",
+             f"ckpt_path={resumed / 'checkpoints' / 'last.ckpt'}"]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = [pool.submit(run_cli, args, env, tmp_path) for args in runs[:2]]
+        for proc in (f.result() for f in first):
+            assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli(runs[2], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (json.loads((d / "results.json").read_text()) for d in (straight, resumed))
+    assert a["val"].keys() == b["val"].keys() and a["test"].keys() == b["test"].keys() == {"loss", "perplexity"}
+    for split in ("val", "test"):
+        for key in a[split]:
+            assert b[split][key] == pytest.approx(a[split][key], abs=1e-6), (split, key)
