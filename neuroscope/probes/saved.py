@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from neuroscope.errors import ConfigError
+from neuroscope.files import atomic_path
 from neuroscope.probes.data import StoreChunks
 from neuroscope.probes.probe import Probe, evaluate
 from neuroscope.probes.regression import Regressor, regression_scores
@@ -88,10 +88,8 @@ def save_probe(probe: Probe | Regressor, path: str | Path, classes: list[str], n
     kind, arrays = _tensors(probe, classes, neurons)
     tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     tensors_path, json_path = _paths(path)
-    tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tensors_path.with_name(f".{tensors_path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata={"format": str(FORMAT), "kind": "neuroscope-probe"})
-    os.replace(tmp, tensors_path)
+    with atomic_path(tensors_path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": str(FORMAT), "kind": "neuroscope-probe"})
     atomic_write(json_path, json.dumps(jsonable({"format": FORMAT, "kind": kind, "classes": list(classes),
                                                  "neurons": list(neurons), **meta}), indent=1))
     return tensors_path
