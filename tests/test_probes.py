@@ -342,6 +342,29 @@ def test_the_probe_path_does_not_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_numpy_loop_and_the_lightning_module_do_not_import_each_other() -> None:
+    """The backend is chosen in `neuroscope.probes.fit_probe`: probe.py never imports lightning.py
+    (it did at function level: a cycle probe <-> lightning)."""
+    import ast
+
+    src = Path(__file__).parents[1] / "neuroscope" / "probes" / "probe.py"
+    imported = {node.module for node in ast.walk(ast.parse(src.read_text())) if isinstance(node, ast.ImportFrom)}
+    assert "neuroscope.probes.lightning" not in imported and "neuroscope.probes" not in imported
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_lightning_proximal_step_without_dev_uses_the_lr_adam_used(standardize: bool) -> None:
+    """No dev split: lr decays every epoch; the proximal step of an epoch's last batch used the
+    already-decayed lr (4e-3 apart after one epoch). Standardized inputs take another float32 path
+    in the LightningModule ((x - mean) / std, not folded into the weights): 2e-6 there."""
+    x, y = separable(300)
+    cfg = ProbeConfig(seed=0, epochs=2, batch_size=100, patience=0, standardize=standardize)  # proximal L1, lr_decay .5
+    fast, _ = fit_probe(ArrayChunks(x, y), 3, cfg)  # dispatched by probe.backend
+    lit, _ = fit_probe(ArrayChunks(x, y), 3, cfg.with_(backend="lightning"))
+    np.testing.assert_allclose(fast.weight, lit.weight, rtol=0, atol=2e-6 if standardize else 1e-6)
+    assert np.count_nonzero(fast.weight == 0) == np.count_nonzero(lit.weight == 0)
+
+
 def test_unshuffled_batches_are_neurox_batches_in_data_order() -> None:
     """`shuffle=False` (probe=neurox): consecutive fixed-size batches, the same every epoch, and
     arrays in corpus order are not shuffled first."""

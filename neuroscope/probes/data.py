@@ -64,7 +64,7 @@ def as_array(a: Any, dtype: Any) -> np.ndarray:
 class ArrayChunks:
     """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards.
     `mixed`: the rows of each chunk already mix the corpus (as `StoreChunks.load()` gives them);
-    otherwise (e.g. arrays in corpus order) `fit_probe` trains on a once-shuffled copy."""
+    otherwise (e.g. arrays in corpus order) `fit_numpy` trains on a once-shuffled copy."""
 
     def __init__(self, x: Any, y: Any, boundaries: list[int] | None = None, mixed: bool = False,
                  index: np.ndarray | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The probe objective as a LightningModule, trained on the same batches as `fit_probe`."""
+"""The probe objective as a LightningModule, trained on the same batches as `fit_numpy`."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def probe_loss(logits: Tensor, y: Tensor, weight: Tensor, cfg: ProbeConfig) -> T
 
 class ProbeModule(pl.LightningModule):
     """The same probe, initialisation and objective as a LightningModule (logs `train/loss`,
-    `val/accuracy`). With `cfg.proximal` (the default) the L1 term is applied as in `fit_probe`:
+    `val/accuracy`). With `cfg.proximal` (the default) the L1 term is applied as in `fit_numpy`:
     a proximal step after each Adam step, in Adam's per-weight metric (exact zeros); otherwise
     autograd takes its subgradient. The weights of the best dev epoch are kept (`to_probe`)."""
 
     def __init__(self, n_neurons: int, n_classes: int, cfg: ProbeConfig,
                  mean: Tensor | None = None, std: Tensor | None = None, has_dev: bool = False) -> None:
         super().__init__()
-        self.has_dev = has_dev  # lr halved on dev plateaus (as fit_probe), else every epoch
+        self.has_dev = has_dev  # lr halved on dev plateaus (as fit_numpy), else every epoch
         self.save_hyperparameters({"n_neurons": n_neurons, "n_classes": n_classes, **asdict(cfg)})
         self.cfg = cfg
         self.linear = nn.Linear(n_neurons, n_classes)
@@ -61,7 +61,13 @@ class ProbeModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def on_train_batch_end(self, *args: Any) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """Adam's step, then the proximal L1 step at the lr Adam used (in on_train_batch_end an
+        epoch's last batch saw the lr an epoch-wise scheduler had already decayed)."""
+        super().optimizer_step(*args, **kwargs)
+        self.proximal_step()
+
+    def proximal_step(self) -> None:
         """Proximal L1 step after Adam's, as `Adam.step(l1=...)` of the NumPy loop."""
         if not (self.cfg.proximal and self.cfg.lambda1 > 0):
             return
@@ -136,15 +142,15 @@ def loader(data: TokenChunks, batch_size: int, seed: int, shuffle: bool = True) 
 
 
 def train_loader(train: TokenChunks, cfg: ProbeConfig) -> torch.utils.data.DataLoader:
-    """The training batches of `fit_probe` for `cfg` (rows, order, batch size, shuffle), epoch by epoch."""
+    """The training batches of `fit_numpy` for `cfg` (rows, order, batch size, shuffle), epoch by epoch."""
     return loader(train_rows(train, cfg), cfg.batch_size, cfg.seed, cfg.shuffle)
 
 
 def fit_probe_lightning(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None,
                         logger: Any = False, **trainer_kwargs: Any) -> tuple[Probe, dict[str, Any]]:
-    """`fit_probe` with a Lightning Trainer (`cfg.accelerator`, `devices`, `precision`): the same
+    """`fit_numpy` with a Lightning Trainer (`cfg.accelerator`, `devices`, `precision`): the same
     batches, initial weights and objective; early stopping on dev accuracy with `patience`, the best
-    dev epoch kept. Returns (probe, info) like `fit_probe`."""
+    dev epoch kept. Returns (probe, info) like `fit_numpy`."""
     t0 = time.perf_counter()
     stats = [torch.from_numpy(s) for s in moments(train)] if cfg.standardize else [None, None]
     module = ProbeModule(train.n_neurons, n_classes, cfg, *stats, has_dev=dev is not None)

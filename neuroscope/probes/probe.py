@@ -2,13 +2,13 @@
 
 loss = cross-entropy + λ1·‖W‖₁ + λ2·‖W‖₂²  (`penalty="elastic"`, the standard elastic net), or
 NeuroX's λ1·Σ|W| + λ2·‖W‖_F (`penalty="neurox"`, L2 not squared) to reproduce NeuroX exactly.
-The bias is never penalised. `fit_probe` is the fast loop used by studies, in NumPy (closed-form
+The bias is never penalised. `fit_numpy` is the fast loop used by studies, in NumPy (closed-form
 gradient, Adam): a study on a stored model never imports torch. By default the L1 term is applied
 by a proximal step after each Adam step (soft-thresholding in Adam's per-weight metric), which
 gives exact zeros and settles the sparse structure LCA ranks by in fewer epochs than the
 subgradient NeuroX uses (`proximal=False`).
 `neuroscope.probes.lightning.ProbeModule` is the same objective as a LightningModule, fed by the
-same batches.
+same batches; `neuroscope.probes.fit_probe` chooses between them by `probe.backend`.
 """
 
 from __future__ import annotations
@@ -233,15 +233,11 @@ def train_rows(train: TokenChunks, cfg: ProbeConfig) -> TokenChunks:
     return mixed_rows(train, cfg.seed) if cfg.shuffle else train
 
 
-def fit_probe(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
+def fit_numpy(train: TokenChunks, n_classes: int, cfg: ProbeConfig, dev: TokenChunks | None = None) -> tuple[Probe, dict[str, Any]]:
     """Train with Adam on batches in random order; keep the epoch with the best dev accuracy,
     stopping early after `patience` epochs without progress. Data is used as it comes (in-memory
     arrays in corpus order: shuffled once; streamed chunks: read into one reused buffer).
-    `cfg.backend="lightning"` trains the same objective with a Lightning Trainer instead."""
-    if cfg.backend == "lightning":
-        from neuroscope.probes.lightning import fit_probe_lightning  # torch and Lightning only here
-
-        return fit_probe_lightning(train, n_classes, cfg, dev)
+    `neuroscope.probes.fit_probe` calls this for `cfg.backend="numpy"`."""
     t0 = time.perf_counter()
     mean, std = moments(train) if cfg.standardize else (None, None)
     scale = None if std is None else (1.0 / std).astype(np.float32)
