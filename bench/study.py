@@ -7,7 +7,7 @@ split (neuroscope's 80/10/10, seed 0: NeuroX trains on our train sentences and i
 test sentences; it has no dev) and the same protocol: one oracle probe, the ranking, a probe
 retrained on the top / random / bottom 1, 5 and 20 %. Ours runs it as
 `analyze.py probe.selection.enabled=false evaluation.control=false evaluation.layer_probes=false
-'evaluation.percents=[1,5,20]' evaluation.random_draws=1 report=none` (one random draw as NeuroX; no figures or report.html; ours also
+'evaluation.percents=[1,5,20]' evaluation.random_draws=1 evaluation.seeds=1 report=none` (one random draw as NeuroX; no figures or report.html; ours also
 computes zeroed subsets and the minimal subset). Each tool is timed as whole processes
 (imports, loading and all), peak RSS from wait4:
   warm: the study on activations already extracted (NeuroX: its probe process on its hdf5;
@@ -34,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 NARROW = ["report=none", "probe.selection.enabled=false", "evaluation.control=false", "evaluation.layer_probes=false",
-          "evaluation.percents=[1,5,20]", "evaluation.random_draws=1"]
+          "evaluation.percents=[1,5,20]", "evaluation.random_draws=1", "evaluation.seeds=1"]
 
 
 def run_measured(cmd: list[str], env: dict[str, str]) -> dict:

@@ -18,6 +18,7 @@ from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import correlation_block, run_study
 from neuroscope.methods.base import inputs_of, rank
 from neuroscope.methods.correlation import PairStats, pair_stats
+from neuroscope.methods.floors import attach_heldout
 from neuroscope.probes import ProbeConfig
 from neuroscope.registry import MODELS, set_plugin_dirs
 from neuroscope.reporting.loggers import experiment_logger, log_results
@@ -165,6 +166,7 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
     others = method.pop("others", None) or []
     tokens = method.pop("tokens", "train")
     products = method.pop("products", "float64")
+    pairing_draws = int(method.pop("pairing_draws", 3))
     if not others:
         raise ConfigError(f"method.others: {method['name']} compares models; give at least one, e.g. "
                           "'method.others=[{name: nlm_lstm, checkpoint: B.ckpt}]'")
@@ -184,6 +186,9 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
     pairs = pair_stats(store, stores, idx, products=products)
     for p, node, other in zip(pairs, others, stores, strict=True):
         p.y_neurons, p.model, p.store = other.neurons, str(node["name"]), str(other.path)
+    if tokens == "train":  # noise floors: fitted on train, scored on held-out tokens (methods/floors.py)
+        sentence_of = np.repeat(np.arange(len(corpus.sentences)), [len(s.words) for s in corpus.sentences])
+        attach_heldout(pairs, store, stores, corpus.split, sentence_of, pairing_draws, products)
     return pairs
 
 

@@ -125,6 +125,13 @@ def test_analyze_correlates_two_models_end_to_end(study, second_bert, method: st
     p = corr["partners"][res["ranking"][0]]
     assert p["model"] == 1 and p["neuron"].split(":")[0] in ("embeddings", "layer1", "layer2") and 0 <= p["r"] <= 1
     assert res["probe"]["selection_rule"] == "oracle" and "top" in res["subsets"]  # LCA-style evaluation too
+    floors = corr["similarity_baseline"]  # noise floors: held-out scores against their pairing floor
+    assert {"mean_cca", "mean_regcorr", "linear_cka", "debiased_cka"} <= set(floors) <= set(corr["similarity_heldout"]) | {"mean_maxcorr"}
+    assert floors["mean_cca"]["baseline"] == "pairing" and floors["mean_cca"]["draws"] == 3
+    if method == "maxcorr":  # and the rotation baseline of the neuron-aligned score
+        assert floors["mean_maxcorr"]["baseline"] == "rotation" and len(corr["baseline_scores"]) == 48
+        assert set(corr["universal_share"]) == {"1", "all"} and 0 <= corr["universal_share"]["all"] <= 1
+        assert set(corr["baseline_quantiles"]["1"]) == {"50", "90", "99"}
     from tests.test_results_contract import documented_keys, resolve
 
     for key in documented_keys("## Correlation run"):  # the contract's correlation keys

@@ -177,3 +177,25 @@ def test_joblib_multirun_then_the_report_lists_both_tasks(tmp_path: Path, tiny_b
     bad = subprocess.run([sys.executable, "analyze.py", f"report.input=[{tmp_path / 'nowhere'}]", "logger=none",
                           f"hydra.run.dir={tmp_path / 'rep2'}"], cwd=REPO, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "report.input" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_localization_ranks_tie_runs_within_their_seed_spread() -> None:
+    from neuroscope.reporting.sweep import localization_ranks, ties
+
+    assert ties((0.15, 0.02), (0.17, 0.02)) and not ties((0.15, 0.002), (0.17, 0.002))
+    assert not ties((0.15, None), (0.151, None)) and ties((0.15, None), (0.15, None))
+    assert localization_ranks([(0.10, 0.01), (0.12, 0.01), (0.30, 0.01), (0.50, None)]) == ["1=", "1=", "3", "4"]
+    assert localization_ranks([(0.10, None), (0.12, None)]) == ["1", "2"]  # one seed: no spread, ordered
+
+
+def test_sweep_report_ties_properties_closer_than_their_spread(tmp_path: Path) -> None:
+    """Two properties whose minimal subsets differ by less than the seed spread are reported as tied;
+    a third, far beyond it, is ranked after them; the page states the tolerance."""
+    sweep = tmp_path / "multirun"
+    for i, (task, share, sd) in enumerate((("upos", 0.151, 0.03), ("morph", 0.142, 0.02), ("xpos", 0.63, 0.05))):
+        res = study_results(task, 0)
+        res["minimal_subset"].update(share=share, share_sd=sd, seeds=3)
+        write_run(sweep / str(i), res)
+    comp = sweep_report([str(sweep)], tmp_path / "report")["comparisons"]
+    assert [(row[1], row[8]) for row in comp["localized"]] == [("morph", "1="), ("upos", "1="), ("xpos", "3")]
+    assert "√(sd₁² + sd₂²)" in (tmp_path / "report" / "report.html").read_text()

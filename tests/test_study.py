@@ -125,3 +125,35 @@ def test_lambda_grid_takes_pairs_for_a_two_dimensional_search() -> None:
     assert (chosen.lambda1, chosen.lambda2) == (best["lambda1"], best["lambda2"])
     with pytest.raises(ConfigError, match="probe.selection.grid"):
         select_lambda(splits, CFG, ["big"], percent=10, tolerance=0.05, classes=list("abcd"), seed=0)
+
+
+def test_seed_spread_measures_the_minimal_subset_and_top_curve_per_seed() -> None:
+    """evaluation.seeds=3: the study's own minimal subset and top-k accuracies come first, two more
+    seeds (probe initialisation, batch order, ranking) beside them, with mean and sample sd."""
+    from neuroscope.evaluation.study import run_study
+
+    splits = graded(informative=3)
+    ev = {"percents": [5, 20], "minimal_delta": 0.02, "layer_top_percent": 10, "layer_probes": False,
+          "random_draws": 2, "seeds": 3}
+
+    class Store:  # the layer report's view of a store: neuron ids and their sites
+        neurons = [f"layer1:{i}" for i in range(60)]
+        sites = ["layer1"]
+
+        def neuron_index(self, site: str) -> np.ndarray:
+            return np.arange(60)
+
+    out = run_study(Store(), splits, list("abcd"), {"name": "lca"}, CFG, {"enabled": False}, ev, seed=4)
+    spread = out["seed_spread"]
+    assert spread["seeds"] == [4, 5, 6]
+    ms = spread["minimal_subset"]
+    assert len(ms["n_neurons"]) == 3 and ms["n_neurons"][0] == out["minimal_subset"]["n_neurons"]
+    assert all(2 <= n <= 5 for n in ms["n_neurons"])  # every seed finds the 3 informative neurons
+    assert ms["n_neurons_mean"] == pytest.approx(np.mean(ms["n_neurons"]))
+    assert ms["n_neurons_sd"] == pytest.approx(np.std(ms["n_neurons"], ddof=1))
+    assert out["minimal_subset"]["share_sd"] == ms["share_sd"] and out["minimal_subset"]["seeds"] == 3
+    assert set(spread["top"]) == {"5", "20"}
+    assert spread["top"]["20"]["accuracy"][0] == out["subsets"]["top"]["20"]["accuracy"]
+    assert 0 <= spread["top"]["20"]["sd"] < 0.05
+    out1 = run_study(Store(), splits, list("abcd"), {"name": "lca"}, CFG, {"enabled": False}, {**ev, "seeds": 1}, seed=4)
+    assert "seed_spread" not in out1 and out1["minimal_subset"]["n_neurons"] == out["minimal_subset"]["n_neurons"]

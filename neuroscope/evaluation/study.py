@@ -21,6 +21,7 @@ from neuroscope.evaluation.subsets import (
     STREAM_SELECTION,
     minimal_subset,
     n_of,
+    percent_key,
     random_order,
     spread,
     subset_curves,
@@ -188,6 +189,23 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
                                            hints=[n_of(p, len(order)) for p in percents])
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
+    n_seeds = int(evaluation.get("seeds", 1))
+    if n_seeds > 1:  # how stable "how localized" is: ranking, top-k curve and minimal subset again per seed
+        t2 = time.perf_counter()
+
+        def again(s: int) -> dict[str, Any]:
+            def ranker(probe: Probe) -> np.ndarray:
+                return rank(name, params, splits.train.n_neurons,
+                            {**inputs, "seed": lambda: s, "probe": lambda: probe.weight}).order
+            return _localization(splits, cfg.with_(seed=s), eval_cfg.with_(seed=s), target, percents,
+                                 float(evaluation["minimal_delta"]), ranker)
+
+        first = {"minimal_subset": out["minimal_subset"],
+                 "top": {k: row["accuracy"] for k, row in out["subsets"]["top"].items()}}
+        out["seed_spread"] = seed_spread([seed + i for i in range(n_seeds)], first, again)
+        ms = out["seed_spread"]["minimal_subset"]
+        out["minimal_subset"].update(n_neurons_sd=ms["n_neurons_sd"], share_sd=ms["share_sd"], seeds=n_seeds)
+        out["timings"]["seed_spread_seconds"] = time.perf_counter() - t2
     out["ranking"] = ranking.ids(store.neurons)
     if "correlation" in ranking.detail:
         out["correlation"] = correlation_block(name, ranking, store.neurons)
@@ -199,10 +217,42 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     return out
 
 
+def _localization(splits: Splits, cfg: ProbeConfig, eval_cfg: ProbeConfig, target: dict[str, Any],
+                  percents: list[float], delta: float, ranker: Ranker) -> dict[str, Any]:
+    """One more seed of the localization measures: oracle probe (`cfg`'s seed), its ranking, test
+    accuracy of the top k % and the minimal subset, judged by `eval_cfg` (same seed)."""
+    probe, _ = splits.fit(cfg)
+    order = ranker(probe)
+    n = len(order)
+    top = {percent_key(p): splits.columns(np.sort(order[:n_of(p, n)])).fit_score(eval_cfg) for p in percents}
+    minimal = minimal_subset(splits, order, target["dev_accuracy"], target["accuracy"], delta, eval_cfg,
+                             hints=[n_of(p, n) for p in percents])
+    return {"minimal_subset": minimal, "top": top}
+
+
+def seed_spread(seeds: list[int], first: dict[str, Any], again: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    """results.json's `seed_spread`: the minimal subset and the top-k curve for each seed (`first` is
+    the study's own, `again(seed)` measures another), with mean and sample sd."""
+    runs = [first] + [again(s) for s in seeds[1:]]
+    minimal: dict[str, Any] = {}
+    for key in ("n_neurons", "share", "accuracy"):
+        values = [float(r["minimal_subset"][key]) for r in runs]
+        minimal[key] = values
+        minimal[f"{key}_mean"], minimal[f"{key}_sd"] = spread(values)
+    top = {}
+    for k in first["top"]:
+        values = [float(r["top"][k]) for r in runs]
+        top[k] = {"accuracy": values, "mean": spread(values)[0], "sd": spread(values)[1]}
+    return {"seeds": list(seeds), "minimal_subset": minimal, "top": top}
+
+
 def correlation_block(name: str, ranking: NeuronRanking, neurons: list[str]) -> dict[str, Any]:
-    """results.json's `correlation` of a correlation ranking, partners keyed by neuron id."""
+    """results.json's `correlation` of a correlation ranking, partners keyed by neuron id, the
+    rotation baseline's per-neuron scores in ranking order (as `ranking_scores`)."""
     corr = dict(ranking.detail["correlation"])
     corr["partners"] = {neurons[int(i)]: p for i, p in corr["partners"].items()}
+    if "baseline_scores" in corr:
+        corr["baseline_scores"] = [float(v) for v in np.asarray(corr["baseline_scores"])[ranking.order]]
     return {"method": name, **corr}
 
 

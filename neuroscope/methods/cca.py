@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import PairStats, aggregate, canonical, correlation_detail
+from neuroscope.methods.floors import floor_detail
 from neuroscope.registry import METHODS
 
 
@@ -13,6 +14,7 @@ def cca(pairs: list[PairStats], ridge: float = 1e-4, aggregate_over: str = "max"
     loading, CCA regularized by `ridge` × the mean variance."""
     per_model = [canonical(p, keep=None, ridge=ridge) for p in pairs]
     detail = correlation_detail(pairs)
+    detail.update(floor_detail(pairs))
     detail["canonical_correlations"] = [rho.tolist() for rho, _ in per_model]
     return NeuronRanking.from_scores(aggregate([s for _, s in per_model], aggregate_over), seed=seed,
                                      correlation=detail)

@@ -55,6 +55,9 @@ class PairStats:
     model: str = ""  # Y's model name
     store: str = ""  # Y's store path
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # canonical() results by settings
+    hsic: tuple[float, float, float] | None = None  # unbiased HSIC (XY, XX, YY) of linear kernels, see debiased_cka
+    heldout: PairStats | None = None  # the same pair over held-out tokens (noise floors: methods/floors.py)
+    pairing: list[PairStats] = field(default_factory=list)  # held-out tokens, Y shifted by whole sentences
 
     @property
     def std_x(self) -> np.ndarray:
@@ -103,6 +106,9 @@ def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = 
     sums: list[np.ndarray] = []
     grams: list[np.ndarray] = []  # within-model Σ (z-s)(z-s)^T
     cross: list[np.ndarray] = []  # Σ (x-s)(y-t)^T per other
+    quad: list[np.ndarray] = []  # per model [Σ a_i, Σ a_i²], a_i = |z_i - s|² (unbiased HSIC terms)
+    ax: list[np.ndarray] = []  # per model Σ a_i (z_i - s)
+    pair_terms: list[list[Any]] = []  # per other [Σ a_i b_i, Σ b_i (x_i - s), Σ a_i (y_i - t)]
     for block in token_blocks(idx, block_rows):
         data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
         if not shift:
@@ -110,21 +116,49 @@ def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = 
             sums = [np.zeros(d.shape[1]) for d in data]
             grams = [np.zeros((d.shape[1], d.shape[1])) for d in data]
             cross = [np.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
+            quad = [np.zeros(2) for _ in data]
+            ax = [np.zeros(d.shape[1]) for d in data]
+            pair_terms = [[0.0, np.zeros(data[0].shape[1]), np.zeros(d.shape[1])] for d in data[1:]]
+        norms = [((d - s) ** 2).sum(1) for d, s in zip(data, shift, strict=True)]  # [rows] each, float64
         centred = [(d - s).astype(dt, copy=False) for d, s in zip(data, shift, strict=True)]
         del data
         for k, c in enumerate(centred):
             sums[k] += c.sum(0, dtype=np.float64)
             grams[k] += c.T @ c
+            quad[k] += (norms[k].sum(), (norms[k] ** 2).sum())
+            ax[k] += norms[k] @ c
         for k, c in enumerate(centred[1:]):
             cross[k] += centred[0].T @ c
+            terms = pair_terms[k]
+            terms[0] += float(norms[0] @ norms[k + 1])
+            terms[1] += norms[k + 1] @ centred[0]
+            terms[2] += norms[0] @ c
     n = len(idx)
     means = [m / n for m in sums]
     covs = [g / n - np.outer(m, m) for g, m in zip(grams, means, strict=True)]
+    self_hsic = [_hsic(n, sums[k], sums[k], grams[k], quad[k][1], ax[k], ax[k], quad[k][0], quad[k][0])
+                 for k in range(len(sources))]
     out = []
     for k in range(len(others)):
         cxy = cross[k] / n - np.outer(means[0], means[k + 1])
-        out.append(PairStats(n, shift[0] + means[0], shift[k + 1] + means[k + 1], cxy, covs[0], covs[k + 1]))
+        ab, bx, ay = pair_terms[k]
+        hxy = _hsic(n, sums[0], sums[k + 1], cross[k], ab, bx, ay, quad[0][0], quad[k + 1][0])
+        out.append(PairStats(n, shift[0] + means[0], shift[k + 1] + means[k + 1], cxy, covs[0], covs[k + 1],
+                             hsic=(hxy, self_hsic[0], self_hsic[k + 1])))
     return out
+
+
+def _hsic(n: int, s: np.ndarray, t: np.ndarray, cross: np.ndarray, ab: float, bx: np.ndarray, ay: np.ndarray,
+          a: float, b: float) -> float:
+    """Unbiased HSIC (Song et al. 2012) of the linear kernels K = XXᵀ, L = YYᵀ from sums over tokens:
+    s, t = Σ x_i, Σ y_i; cross = Σ x_i y_iᵀ; a, b = Σ |x_i|², Σ |y_i|²; ab = Σ |x_i|²|y_i|²;
+    bx = Σ |y_i|² x_i; ay = Σ |x_i|² y_i (translation-invariant, so shifted data serve). NaN below 4 tokens."""
+    if n < 4:
+        return float("nan")
+    trace = float((cross ** 2).sum()) - ab  # tr(K̃L̃), K̃ = K with a zero diagonal
+    ones = (float(s @ s) - a) * (float(t @ t) - b) / ((n - 1) * (n - 2))  # 1ᵀK̃1 · 1ᵀL̃1 / ((n-1)(n-2))
+    mixed = float(s @ cross @ t) - float(bx @ s) - float(ay @ t) + ab  # 1ᵀK̃L̃1
+    return (trace + ones - 2.0 * mixed / (n - 2)) / (n * (n - 3))
 
 
 def best_partners(stats: PairStats) -> tuple[np.ndarray, np.ndarray]:
@@ -204,6 +238,15 @@ def _canonical(stats: PairStats, keep: float | None, ridge: float) -> tuple[np.n
     std = np.where(stats.alive_x(), stats.std_x, np.inf)
     structure = (stats.cxx @ a) / std[:, None]  # [nx, k] corr(x_i, z_k)
     return rho, np.sqrt(np.clip((structure ** 2) @ (rho ** 2), 0.0, 1.0))
+
+
+def debiased_cka(stats: PairStats) -> float:
+    """Linear CKA from unbiased HSIC estimates (Nguyen et al. 2021): about 0 for independent models
+    at any token count, where the plain CKA of few tokens and many neurons is biased upwards."""
+    if stats.hsic is None:
+        return float("nan")
+    hxy, hxx, hyy = stats.hsic
+    return float(hxy / np.sqrt(hxx * hyy)) if hxx > 0 and hyy > 0 else 0.0
 
 
 def linear_cka(stats: PairStats) -> float:

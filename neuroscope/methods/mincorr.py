@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import PairStats, aggregate, best_partners, correlation_detail
+from neuroscope.methods.floors import floor_detail
 from neuroscope.registry import METHODS
 
 
 @METHODS.register("mincorr")
-def mincorr(pairs: list[PairStats], seed: int = 0) -> NeuronRanking:
-    """score_i = min over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last)."""
+def mincorr(pairs: list[PairStats], seed: int = 0, baseline: bool = True, baseline_draws: int = 3) -> NeuronRanking:
+    """score_i = min over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last).
+    `baseline`: the rotation baseline with `baseline_draws` random rotations (methods/floors.py)."""
     scores = aggregate([best_partners(p)[0] for p in pairs], "min")
-    return NeuronRanking.from_scores(scores, seed=seed, correlation=correlation_detail(pairs))
+    detail = correlation_detail(pairs)
+    detail.update(floor_detail(pairs, "min" if baseline else None, baseline_draws, seed))
+    return NeuronRanking.from_scores(scores, seed=seed, correlation=detail)

@@ -10,6 +10,7 @@ from neuroscope.methods.correlation import (
     correlation_detail,
     multiple_correlation,
 )
+from neuroscope.methods.floors import floor_detail
 from neuroscope.registry import METHODS
 
 
@@ -18,4 +19,6 @@ def regcorr(pairs: list[PairStats], aggregate_over: str = "min", ridge: float = 
     """score_i = min (or max / mean: `aggregate_over`) over other models of R_i, from covariances
     (R²_i = c_iᵀ (Σ_YY + ridge)⁻¹ c_i / var x_i)."""
     scores = aggregate([multiple_correlation(p, ridge) for p in pairs], aggregate_over)
-    return NeuronRanking.from_scores(scores, seed=seed, correlation=correlation_detail(pairs))
+    detail = correlation_detail(pairs)
+    detail.update(floor_detail(pairs))
+    return NeuronRanking.from_scores(scores, seed=seed, correlation=detail)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from neuroscope.errors import ConfigError
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import PairStats, aggregate, canonical, correlation_detail
+from neuroscope.methods.floors import floor_detail
 from neuroscope.registry import METHODS
 
 
@@ -17,6 +18,7 @@ def svcca(pairs: list[PairStats], keep: float = 0.99, aggregate_over: str = "max
         raise ConfigError(f"method.keep: the share of variance kept must be in (0, 1], got {keep}")
     per_model = [canonical(p, keep=keep) for p in pairs]
     detail = correlation_detail(pairs)
+    detail.update(floor_detail(pairs))
     detail["canonical_correlations"] = [rho.tolist() for rho, _ in per_model]
     return NeuronRanking.from_scores(aggregate([s for _, s in per_model], aggregate_over), seed=seed,
                                      correlation=detail)

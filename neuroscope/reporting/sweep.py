@@ -110,13 +110,40 @@ def _label(res: dict[str, Any], *keys: str) -> str:
     return " · ".join(str(res.get(k)) for k in keys)
 
 
+TIE_SDS = 2.0  # two minimal-subset shares differ only beyond TIE_SDS · √(sd_a² + sd_b²) (sd over evaluation.seeds)
+
+
+def ties(a: tuple[float, float | None], b: tuple[float, float | None]) -> bool:
+    """Whether two (share, sd) minimal subsets are within each other's seed spread; a run without
+    spread (one seed) counts sd 0, so it ties only with an equal share or through the other's spread."""
+    return abs(a[0] - b[0]) <= TIE_SDS * ((a[1] or 0.0) ** 2 + (b[1] or 0.0) ** 2) ** 0.5
+
+
+def localization_ranks(shares: list[tuple[float, float | None]]) -> list[str]:
+    """Rank labels of (share, sd) sorted ascending: a run within the spread of its group's first run
+    shares that rank, marked `=` ("2=", "2="); otherwise it starts a new rank at its position."""
+    labels: list[str] = []
+    lead = 0
+    for i, item in enumerate(shares):
+        if i and ties(shares[lead], item):
+            labels.append(labels[lead].rstrip("=") + "=")
+            labels[lead] = labels[lead].rstrip("=") + "="
+        else:
+            lead = i
+            labels.append(str(i + 1))
+    return labels
+
+
 def comparisons(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The papers' questions over the runs: localization, layers, overlap between tasks, agreement
     between methods, seeds."""
     studied = [r for r in runs if r.get("ranking") and r.get("method") not in (None, "ablation")]
     localized = sorted(([r.get("model"), r.get("task"), r.get("method"), _get(r, "minimal_subset", "n_neurons"),
-                         _r(_get(r, "minimal_subset", "share")), _top_site(r), _best_site(r)]
+                         _r(_get(r, "minimal_subset", "share")), _top_site(r), _best_site(r),
+                         _r(_get(r, "minimal_subset", "share_sd"))]
                         for r in studied if "minimal_subset" in r), key=lambda row: row[4])
+    for row, rank in zip(localized, localization_ranks([(row[4], row[7]) for row in localized]), strict=True):
+        row.append(rank)
     overlap: dict[str, Any] = {}
     by_model_method: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in studied:
@@ -222,9 +249,13 @@ def sweep_report(inputs: list[str] | str, out_dir: str | Path) -> dict[str, Any]
     figs = _figures(runs, comp, out) if runs else {}
     sections = []
     if comp["localized"]:
-        sections.append(("At a glance: most localized first (smallest minimal subset), and where each lives",
+        sections.append(("At a glance: most localized first (smallest minimal subset: the fewest top neurons "
+                         "whose probe is within evaluation.minimal_delta of the oracle on dev), and where each "
+                         f"lives. Rank '2=': tied, the shares differ by at most {TIE_SDS:g} · √(sd₁² + sd₂²), sd over "
+                         "evaluation.seeds seeds (runs with one seed have no spread: '-')",
                          table(["model", "task", "method", "minimal subset", "share of neurons",
-                                "site with most top neurons", "best single site"], comp["localized"])))
+                                "site with most top neurons", "best single site", "share sd (seeds)", "rank"],
+                               comp["localized"])))
     sections.append((f"All runs ({len(runs)})", table(COLUMNS, rows)))
     if failed:
         sections.append((f"Runs without results ({len(failed)})",
@@ -248,7 +279,8 @@ def sweep_report(inputs: list[str] | str, out_dir: str | Path) -> dict[str, Any]
     atomic_write(out / "results.json", json.dumps(summary, indent=1, default=str))
     print(f"{len(runs)} runs, {len(failed)} without results; most localized first:")
     for row in comp["localized"][:10]:
-        print(f"  {row[0]} · {row[1]} · {row[2]}: {row[3]} neurons ({100 * (row[4] or 0):.1f} %), "
+        print(f"  {row[8]:>3} {row[0]} · {row[1]} · {row[2]}: {row[3]} neurons ({100 * (row[4] or 0):.1f} %"
+              + (f" ± {100 * row[7]:.1f}" if row[7] is not None else "") + "), "
               f"most top neurons in {row[5]}, best single site {row[6]}")
     print(f"report: {report}")
     return summary
