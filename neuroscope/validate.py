@@ -152,6 +152,7 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("evaluation.layer_top_percent", number(0, 100, lo_open=True)),
     ("evaluation.memory_gb", number(0)),
     ("evaluation.random_draws", integer(1)),
+    ("evaluation.seeds", integer(1)),
     ("evaluation.control_draws", integer(1)),
     ("evaluation.control", boolean),
     ("evaluation.control_subsets", boolean),
@@ -179,9 +180,10 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("store.root", writable_dir),
     ("output_dir", writable_dir),
     ("ablation.shares", each(number(0, 100))),
-    ("ablation.mode", lambda v: None if v in ("zero", "mean") else  # patch: silence() in Python, not a run
+    ("ablation.mode", lambda v: None if v in (None, "zero", "mean") else  # patch: silence() in Python, not a run
      f"expected zero or mean, got {v!r} (patch copies recorded activations: use "
      "neuroscope.ablation.hooks.silence(mode='patch') with record() in Python)"),
+    ("ablation.modes", each(choice("zero", "mean"))),
     ("ablation.where", choice("output", "recurrent")),
     ("ablation.random_draws", integer(0)),
     ("ablation.stage", choice("test", "validate")),

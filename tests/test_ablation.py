@@ -406,3 +406,49 @@ def test_transformer_hook_points_act_on_the_hidden_states_the_store_records(kind
         keep = [u for u in range(muted.shape[-1]) if u != 3]
         torch.testing.assert_close(muted[..., keep], hidden[n][..., keep], rtol=0, atol=0)
         assert hooks() == before
+
+
+class OffsetModule(ToyModule):
+    """A tiny LM whose layer-0 unit 3 is a large constant (an offset carrying no information); the
+    metric is the mean logit, which reads every layer-0 unit through layer 1."""
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.model = tiny_lm()
+        constant_unit(self.model.lstm.layers[0], 3)
+
+    def ablation_metric(self, batches: list[torch.Tensor]) -> float:
+        return float(sum(self.model(x)[0].mean() for x in batches))
+
+
+def test_zeroing_an_offset_unit_hurts_and_mean_ablating_it_does_not() -> None:
+    """modes=[zero, mean] from one callback: the informationless constant unit changes the metric
+    when zeroed and leaves it as it is when set to its mean; both modes are in the block (by mode),
+    with the silenced set's mean |μ|/σ and mean square."""
+    from neuroscope.reporting.results import mode_views
+    from neuroscope.reporting.tables import ablation_table
+
+    module = OffsetModule()
+    out = site_output(module.model, "lm.l0", lambda: module.model(lm_batch()))
+    value = float(out[..., 3].mean())
+    assert abs(value) > 0.3  # an offset far from 0
+    ranking = ["lm.l0:3", "lm.l0:0"]
+    stats = {f"lm.l0:{u}": (0.1, 1.0, 1.01) for u in range(H)} | {"lm.l0:3": (value, 0.01, value ** 2)}
+    means = {f"lm.l0:{u}": 0.0 for u in range(H)} | {"lm.l0:3": value}
+    res = NeuronAblation({"offset": ranking}, shares=[0, 50, 100], mode=["zero", "mean"], values=means,
+                         stats=stats, random_draws=2).run(module, [lm_batch()])
+    base = res["baseline"]
+    assert res["modes"] == ["zero", "mean"] and res["mode"] == "zero+mean" and set(res["curves"]) == {"zero", "mean"}
+    assert abs(res["curves"]["zero"]["offset_top"]["50"] - base) > 1e-3  # zeroing the offset unit hurts
+    assert res["curves"]["mean"]["offset_top"]["50"] == pytest.approx(base, abs=1e-6)  # its mean does not
+    assert set(res["random_sd"]) == {"zero", "mean"} and len(res["random_draws"]["mean"]) == 2
+    assert res["silenced_stats"]["offset_top"]["50"] == pytest.approx({"offset": abs(value) / 0.01,
+                                                                       "mean_square": value ** 2})
+    assert res["silenced_stats"]["offset_bottom"]["50"] == pytest.approx({"offset": 0.1, "mean_square": 1.01})
+    views = mode_views(res)
+    assert list(views) == ["zero", "mean"] and views["mean"]["curves"]["offset_top"]["50"] == pytest.approx(base)
+    cols, rows = ablation_table(res)
+    assert {r[cols.index("mode")] for r in rows} == {"zero", "mean"}
+    one = NeuronAblation({"offset": ranking}, shares=[0, 50], random_draws=1).run(module, [lm_batch()])
+    assert one["modes"] == ["zero"] and one["curves"]["offset_top"]["50"] == res["curves"]["zero"]["offset_top"]["50"]
+    assert list(mode_views(one)) == ["zero"]  # one mode: the flat layout of earlier runs

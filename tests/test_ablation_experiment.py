@@ -64,7 +64,7 @@ def test_dalvi2019_experiment_end_to_end(seeds: dict[str, object], tmp_path: Pat
     saved = json.loads((out / "results.json").read_text())
     assert saved["ablation"] == json.loads(json.dumps(res["ablation"]))
     block = saved["ablation"]
-    assert block["metric"] == metric and block["mode"] == "zero" and block["where"] == "output"
+    assert block["metric"] == metric and block["modes"] == ["zero", "mean"] and block["where"] == "output"
     names = {"lca_upos", "lca_xpos", "lca_deprel", "lca_morph_Number", "lca_suffix", "maxcorr"}
     assert set(saved["studies"]) == names
     for name in names:  # every study is a full results.json of its own
@@ -75,15 +75,20 @@ def test_dalvi2019_experiment_end_to_end(seeds: dict[str, object], tmp_path: Pat
             assert (out / "studies" / name / "probe.json").exists()
     assert not (out / "probe.safetensors").exists()
     arms = {f"{n}_{side}" for n in names for side in ("top", "bottom")} | {"random", "bottom"}
-    assert set(block["curves"]) == arms and block["shares"] == ["0", "25", "50", "100"]
-    for curve in block["curves"].values():
-        assert curve["0"] == block["baseline"]
-    at_100 = {c["100"] for c in block["curves"].values()}  # every arm silences every neuron there
-    assert len(at_100) == 1 and block["random_sd"]["100"] == 0
-    if metric == "perplexity":
-        assert at_100.pop() > block["baseline"]
+    assert set(block["curves"]) == {"zero", "mean"} and block["shares"] == ["0", "25", "50", "100"]
+    for mode in ("zero", "mean"):  # both modes from one run, each arm under each
+        curves = block["curves"][mode]
+        assert set(curves) == arms and all(curve["0"] == block["baseline"] for curve in curves.values())
+        at_100 = {c["100"] for c in curves.values()}  # every arm silences every neuron there
+        assert len(at_100) == 1 and block["random_sd"][mode]["100"] == 0
+        if metric == "perplexity" and mode == "zero":
+            assert at_100.pop() > block["baseline"]
+    stats = block["silenced_stats"]  # what each silenced set is made of, from the study's store
+    assert set(stats) == arms and {"offset", "mean_square"} == set(stats["random"]["50"])
+    assert stats["lca_upos_top"]["100"] == stats["lca_upos_bottom"]["100"]  # all neurons either way
     rows = list(csv.DictReader((out / "ablation.csv").open()))
-    assert {r["arm"] for r in rows} == arms and len(rows) == len(arms) * 4
+    assert {r["arm"] for r in rows} == arms and len(rows) == len(arms) * 4 * 2
+    assert {r["mode"] for r in rows} == {"zero", "mean"}
     metrics = list((out / "csv").rglob("metrics.csv"))
     assert metrics and "ablation/baseline" in metrics[0].read_text().splitlines()[0]
 
@@ -121,7 +126,7 @@ def test_numeric_property_uses_r2_end_to_end(seeds: dict[str, object], tmp_path:
     assert study["metric"] == "r2" and depth["oracle_r2"] == study["oracle"]["r2"]
     assert depth["top_r2"] == study["subsets"]["top"][depth["percent"]]["r2"]
     assert "oracle_accuracy" in res["studies"]["lca_upos"]
-    assert set(res["ablation"]["curves"]) >= {"lca_depth_top", "lca_depth_bottom", "lca_upos_top", "random"}
+    assert set(res["ablation"]["curves"]["zero"]) >= {"lca_depth_top", "lca_depth_bottom", "lca_upos_top", "random"}
 
 
 def test_each_study_is_written_when_it_ends(seeds: dict[str, object], tmp_path: Path,
@@ -176,7 +181,7 @@ def test_given_rankings_of_two_lengths_in_both_override_forms(seeds: dict[str, o
     assert block["n_neurons"] == n and block["neurons_silenced"]["50"] == n // 2  # the first (study) ranking's
     assert block["silenced"]["short_top"]["50"] == block["silenced"]["random_n4"]["50"] == 2
     assert block["silenced"]["full_top"]["50"] == block["silenced"]["random"]["50"] == n // 2
-    assert block["random_by_length"]["random_n4"]["n_neurons"] == 4
+    assert block["random_by_length"]["zero"]["random_n4"]["n_neurons"] == 4  # per mode (zero, mean)
     rows = {(r["arm"], r["percent_ablated"]): r for r in csv.DictReader((out / "ablation.csv").open())}
     assert rows[("short_top", "50")]["n_silenced"] == "2" and rows[("full_top", "50")]["n_silenced"] == str(n // 2)
 

@@ -12,6 +12,12 @@ different counts (`silenced.<arm>.<p>` in the block). Random arms are drawn from
 longest ranking's neurons, then those of other rankings it lacks: for full rankings, every neuron
 of the store) and silence as many neurons as the rankings they stand beside: `random` as the first
 ranking, and `random_n<L>` for each other ranking length L, when lengths differ.
+
+Several modes (`modes=["zero", "mean"]`) measure every arm under each: the block then holds
+`curves.<mode>.<arm>`, `random_sd.<mode>`, `random_draws.<mode>` (one mode keeps the flat layout;
+`reporting.results.mode_views` reads both). With `stats` (each neuron's mean, sd and mean square over
+the property corpus, `store_moments`), `silenced_stats.<arm>.<p>` says what each silenced set was
+made of: mean |μ|/σ (how far zero is from the units' usual values) and mean squared activation.
 """
 
 from __future__ import annotations
@@ -30,11 +36,25 @@ from lightning_fabric.utilities.apply_func import move_data_to_device
 from neuroscope.ablation.hooks import WHERE, silence
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.subsets import STREAM_ABLATION, random_order
+from neuroscope.reporting.results import mode_views
 from neuroscope.reporting.tables import ablation_table, log_tables, write_tables
 
 log = logging.getLogger(__name__)
 DEFAULT_SHARES = (0, 1, 2, 5, 10, 15, 20, 30, 50)
 MODES = ("zero", "mean")  # patch needs a Recording of the same batches: silence() in Python only
+
+
+def silenced_stats(sets: Sequence[Sequence[str]], stats: Mapping[str, tuple[float, float, float]]) -> dict[str, float]:
+    """Mean over the units of `sets` (one set, or a random arm's draws) of |μ|/σ (0 for a constant
+    unit) and of the mean squared activation, from `stats` {neuron: (mean, sd, mean square)}."""
+    offsets, squares = [], []
+    for units in sets:
+        rows = [stats[u] for u in units if u in stats]
+        if rows:
+            offsets.append(statistics.fmean(abs(m) / sd if sd > 0 else 0.0 for m, sd, _ in rows))
+            squares.append(statistics.fmean(sq for _, _, sq in rows))
+    return {"offset": statistics.fmean(offsets) if offsets else 0.0,
+            "mean_square": statistics.fmean(squares) if squares else 0.0}
 
 
 def top_share(ranking: Sequence[str], share: float) -> list[str]:
@@ -51,17 +71,22 @@ class NeuronAblation(pl.Callback):
     """Curves of the model's metric vs % of neurons silenced, one per arm (see the module doc)."""
 
     def __init__(self, rankings: Mapping[str, Sequence[str]], shares: Sequence[float] = DEFAULT_SHARES,
-                 mode: str = "zero", where: str = "output", values: Any = None, random_draws: int = 3,
-                 seed: int = 0, bottom: bool = True, stage: str = "test", out_dir: str | Path | None = None) -> None:
+                 mode: str | Sequence[str] = "zero", where: str = "output", values: Any = None, random_draws: int = 3,
+                 seed: int = 0, bottom: bool = True, stage: str = "test", out_dir: str | Path | None = None,
+                 stats: Mapping[str, tuple[float, float, float]] | None = None) -> None:
         if not rankings or any(len(r) == 0 for r in rankings.values()):
             raise ConfigError("ablation.rankings: give at least one non-empty ranking of neuron ids")
         bad = [s for s in shares if not 0 <= float(s) <= 100]
         if bad:
             raise ConfigError(f"ablation.shares: shares are percents in 0..100, got {bad}")
-        if mode not in MODES:
-            raise ConfigError(f"ablation.mode: expected zero or mean, got '{mode}' (patch copies recorded "
-                              "activations: use neuroscope.ablation.hooks.silence(mode='patch') with record())")
-        if mode == "mean" and not values:
+        modes = [mode] if isinstance(mode, str) else [str(m) for m in mode]
+        if not modes or len(set(modes)) != len(modes):
+            raise ConfigError(f"ablation.modes: give each mode once (zero, mean), got {modes}")
+        for m in modes:
+            if m not in MODES:
+                raise ConfigError(f"ablation.mode: expected zero or mean, got '{m}' (patch copies recorded "
+                                  "activations: use neuroscope.ablation.hooks.silence(mode='patch') with record())")
+        if "mean" in modes and not values:
             raise ConfigError("ablation.mode: mean needs each neuron's mean (values=store_means(store))")
         if where not in WHERE:
             raise ConfigError(f"ablation.where: expected one of {WHERE}, got '{where}'")
@@ -71,7 +96,7 @@ class NeuronAblation(pl.Callback):
             raise ConfigError(f"ablation.random_draws: must be >= 0, got {random_draws}")
         self.rankings = {str(k): [str(n) for n in v] for k, v in rankings.items()}
         self.shares = sorted({float(s) for s in shares} | {0.0})
-        self.mode, self.where, self.values = mode, where, values
+        self.modes, self.where, self.values, self.stats = modes, where, values, stats
         self.random_draws, self.seed, self.bottom, self.stage = int(random_draws), int(seed), bottom, stage
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.results: dict[str, Any] | None = None
@@ -126,54 +151,88 @@ class NeuronAblation(pl.Callback):
         t0 = time.perf_counter()
         try:
             baseline = float(pl_module.ablation_metric(batches))
-            measured: dict[str, dict[str, float]] = {}
-            for arm, order in self.arms().items():
-                curve = measured.setdefault(arm, {"0": baseline})
-                for share in self.shares[1:]:
-                    with silence(pl_module, top_share(order, share), self.mode, self.values, self.where):
-                        curve[share_key(share)] = float(pl_module.ablation_metric(batches))
-                log.info("ablation %s: %s", arm, {k: round(v, 3) for k, v in curve.items()})
+            measured: dict[str, dict[str, dict[str, float]]] = {}  # mode -> arm -> curve
+            for mode in self.modes:
+                for arm, order in self.arms().items():
+                    curve = measured.setdefault(mode, {}).setdefault(arm, {"0": baseline})
+                    for share in self.shares[1:]:
+                        with silence(pl_module, top_share(order, share), mode, self.values, self.where):
+                            curve[share_key(share)] = float(pl_module.ablation_metric(batches))
+                    log.info("ablation %s %s: %s", mode, arm, {k: round(v, 3) for k, v in curve.items()})
         finally:
             pl_module.train(was_training)
         self.results = self._block(pl_module, baseline, measured, time.perf_counter() - t0)
         self._log(loggers)
         return self.results
 
-    def _block(self, pl_module: Any, baseline: float, measured: dict[str, dict[str, float]],
-               seconds: float) -> dict[str, Any]:
-        """The results.json `ablation` block (docs/results.md)."""
+    def _curves(self, measured: dict[str, dict[str, float]]) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+        """One mode's curves per arm (random arms: mean over draws) and the random arms' spread."""
         keys = [share_key(s) for s in self.shares]
-        orders = self.arms()
+        measured = dict(measured)
         curves: dict[str, dict[str, float]] = {}
         spread: dict[str, dict[str, Any]] = {}  # random arm -> sd per share and each draw's curve
-        silenced: dict[str, dict[str, int]] = {}  # arm -> neurons silenced per share
         for arm, n in self.random_arms().items():
             draws = [measured.pop(f"{arm}_{d}") for d in range(self.random_draws)]
             if draws:
                 curves[arm] = {k: statistics.fmean(d[k] for d in draws) for k in keys}
                 sd = {k: statistics.stdev(d[k] for d in draws) if len(draws) > 1 else 0.0 for k in keys}
                 spread[arm] = {"n_neurons": n, "sd": sd, "draws": draws}
-                silenced[arm] = {k: len(top_share(orders[f"{arm}_0"], s)) for k, s in zip(keys, self.shares, strict=True)}
-        for arm, curve in measured.items():
-            curves[arm] = curve
-            silenced[arm] = {k: len(top_share(orders[arm], s)) for k, s in zip(keys, self.shares, strict=True)}
+        curves.update(measured)
         if self.bottom:  # the contract's `bottom`: the first ranking reversed (its `<name>_bottom` arm)
+            curves["bottom"] = dict(curves[f"{next(iter(self.rankings))}_bottom"])
+        return curves, spread
+
+    def _silenced(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, float]]]]:
+        """Per arm (random arms: their first draw's count, the draws' mean statistics) and share: the
+        neurons silenced, and with `stats` the silenced units' mean |μ|/σ and mean square."""
+        orders = self.arms()
+        counts: dict[str, dict[str, int]] = {}
+        stats: dict[str, dict[str, dict[str, float]]] = {}
+        groups = {arm: [f"{arm}_{d}" for d in range(self.random_draws)] for arm in self.random_arms()}
+        groups = {arm: names for arm, names in groups.items() if names}
+        groups.update({arm: [arm] for arm in orders if not any(arm in names for names in groups.values())})
+        for arm, names in groups.items():
+            counts[arm] = {share_key(s): len(top_share(orders[names[0]], s)) for s in self.shares}
+            if self.stats:
+                stats[arm] = {share_key(s): silenced_stats([top_share(orders[a], s) for a in names], self.stats)
+                              for s in self.shares[1:]}
+        if self.bottom:
             first = f"{next(iter(self.rankings))}_bottom"
-            curves["bottom"], silenced["bottom"] = dict(curves[first]), dict(silenced[first])
+            counts["bottom"] = dict(counts[first])
+            if self.stats:
+                stats["bottom"] = dict(stats[first])
+        return counts, stats
+
+    def _block(self, pl_module: Any, baseline: float, measured: dict[str, dict[str, dict[str, float]]],
+               seconds: float) -> dict[str, Any]:
+        """The results.json `ablation` block (docs/results.md): one mode flat, several by mode."""
+        keys = [share_key(s) for s in self.shares]
+        per_mode = {mode: self._curves(measured[mode]) for mode in self.modes}
+        silenced, stats = self._silenced()
         n = len(next(iter(self.rankings.values())))
-        main = spread.pop("random", {"sd": {}, "draws": []})
+        empty = {"sd": {}, "draws": []}
+        curves = {m: c for m, (c, _) in per_mode.items()}
+        random_sd = {m: sp.get("random", empty)["sd"] for m, (_, sp) in per_mode.items()}
+        random_draws = {m: sp.get("random", empty)["draws"] for m, (_, sp) in per_mode.items()}
+        by_length = {m: {a: v for a, v in sp.items() if a != "random"} for m, (_, sp) in per_mode.items()}
+        one = len(self.modes) == 1
+        first = self.modes[0]
         block = {
             "metric": str(getattr(pl_module, "ablation_metric_name", "metric")),
             "higher_is_better": bool(getattr(pl_module, "higher_is_better", True)),
-            "baseline": baseline, "mode": self.mode, "where": self.where,
-            "decoding": str(getattr(pl_module, "ablation_decoding", "")),
+            "baseline": baseline, "mode": first if one else "+".join(self.modes), "modes": list(self.modes),
+            "where": self.where, "decoding": str(getattr(pl_module, "ablation_decoding", "")),
             "shares": keys, "n_neurons": n,
             "neurons_silenced": {k: int(round(n * s / 100)) for k, s in zip(keys, self.shares, strict=True)},
-            "curves": curves, "random_sd": main["sd"], "random_draws": main["draws"],
+            "curves": curves[first] if one else curves,
+            "random_sd": random_sd[first] if one else random_sd,
+            "random_draws": random_draws[first] if one else random_draws,
             "silenced": silenced, "seconds": round(seconds, 3),
         }
-        if spread:  # rankings of other lengths: their random arms' spread
-            block["random_by_length"] = spread
+        if any(by_length.values()):  # rankings of other lengths: their random arms' spread
+            block["random_by_length"] = by_length[first] if one else by_length
+        if stats:
+            block["silenced_stats"] = stats
         return block
 
     def _log(self, loggers: Iterable[Any]) -> None:
@@ -186,8 +245,11 @@ class NeuronAblation(pl.Callback):
         res = block["ablation"]
         for logger in loggers or ():
             try:
+                views = mode_views(res)
                 for i, k in enumerate(res["shares"]):
-                    logger.log_metrics({f"ablation/{res['metric']}/{arm}": c[k] for arm, c in res["curves"].items()}
+                    logger.log_metrics({(f"ablation/{res['metric']}/{arm}" if len(views) == 1 else
+                                         f"ablation/{res['metric']}/{mode}/{arm}"): c[k]
+                                        for mode, view in views.items() for arm, c in view["curves"].items()}
                                        | {"ablation/percent": float(k)}, step=i)
                 log_tables(logger, {"ablation": ablation_table(res)}, block)
             except Exception as exc:  # a logger failure must not lose the measured curves

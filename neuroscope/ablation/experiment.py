@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from neuroscope.ablation.callback import MODES, NeuronAblation
-from neuroscope.ablation.hooks import store_means
+from neuroscope.ablation.hooks import store_moments
 from neuroscope.ablation.rankings import read_rankings, unknown_sites
 from neuroscope.ablation.sites import hook_points
 from neuroscope.config import build, to_dict
@@ -68,10 +68,7 @@ def plan(cfg: DictConfig) -> Plan:
     from neuroscope.analysis import property_task
 
     ab = to_dict(cfg.ablation)
-    mode = ab.get("mode", "zero")
-    if mode not in MODES:
-        raise ConfigError(f"ablation.mode: an experiment silences with zero or mean, got '{mode}' (patch "
-                          "copies recorded activations: neuroscope.ablation.hooks.silence(mode='patch') in Python)")
+    modes = ablation_modes(ab)
     node, others, keys = studied_model(cfg)
     lca = to_dict(cfg.method) or {"name": "lca"}
     properties: dict[str, dict[str, Any]] = {}
@@ -92,9 +89,10 @@ def plan(cfg: DictConfig) -> Plan:
     if not (properties or correlation or rankings):
         raise ConfigError("ablation: nothing to rank; set ablation.properties, ablation.correlation or "
                           "ablation.rankings")
-    if mode == "mean" and not properties:
-        raise ConfigError("ablation.mode: mean takes each neuron's mean from a study's store; set "
-                          "ablation.properties, or use ablation.mode=zero")
+    if "mean" in modes and not properties:
+        key = "ablation.mode" if ab.get("mode") is not None else "ablation.modes"
+        raise ConfigError(f"{key}: mean takes each neuron's mean from a study's store; set "
+                          "ablation.properties, or use ablation.modes=[zero]")
     module = lightning_module(node, keys[0])
     for other, key in zip(others, keys[1:], strict=True):  # each checkpoint loads, before any study
         lightning_module(other, key)
@@ -104,6 +102,21 @@ def plan(cfg: DictConfig) -> Plan:
             raise ConfigError(f"ablation.rankings.{name}: {problem}")
     decode(module, ab.get("decoding") or {}, str(node["name"]))
     return Plan(node, others, properties, correlation, rankings, module, widths)
+
+
+def ablation_modes(ab: dict[str, Any]) -> list[str]:
+    """The modes to measure: `ablation.mode` (a one-mode shortcut) when set, else `ablation.modes`
+    (default zero and mean); each zero or mean, once."""
+    key = "ablation.mode" if ab.get("mode") is not None else "ablation.modes"
+    given = ab.get("mode") if ab.get("mode") is not None else ab.get("modes", ["zero", "mean"])
+    modes = [given] if isinstance(given, str) else list(given or [])
+    if not modes or len(set(modes)) != len(modes):
+        raise ConfigError(f"{key}: give each mode once, e.g. [zero, mean]; got {modes}")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"{key}: an experiment silences with zero or mean, got '{m}' (patch copies "
+                              "recorded activations: neuroscope.ablation.hooks.silence(mode='patch') in Python)")
+    return [str(m) for m in modes]
 
 
 def decode(module: pl.LightningModule, decoding: dict[str, Any], model: str) -> None:
@@ -157,9 +170,11 @@ def measure(cfg: DictConfig, module: pl.LightningModule, rankings: dict[str, lis
     """Run `trainer.test` (or validate) of the loaded checkpoint with a `NeuronAblation` callback on
     the data group's split."""
     seed_everything(int(cfg.seed), torch=True)
-    values = store_means(ActivationStore(store_path)) if ab.get("mode") == "mean" and store_path else None
+    modes = ablation_modes(ab)
+    stats = store_moments(ActivationStore(store_path)) if store_path else None  # what each silenced set holds
+    values = {nid: m for nid, (m, _, _) in stats.items()} if stats and "mean" in modes else None
     dm = module.make_datamodule(to_dict(cfg.data), keep_vocab=True)
-    callback = NeuronAblation(rankings, shares=ab.get("shares") or (0,), mode=ab.get("mode", "zero"),
+    callback = NeuronAblation(rankings, shares=ab.get("shares") or (0,), mode=modes, stats=stats,
                               where=ab.get("where", "output"), values=values,
                               random_draws=int(ab.get("random_draws", 3)), seed=int(cfg.seed),
                               bottom=bool(ab.get("bottom", True)), stage=ab.get("stage", "test"), out_dir=out_dir)

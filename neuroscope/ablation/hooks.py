@@ -266,20 +266,28 @@ def record(model: Any, sites: Iterable[str] | None = None) -> Iterator[Recording
             handle.remove()
 
 
-def store_means(store: Any, tokens: Any = None) -> dict[str, float]:
-    """Every neuron's mean activation over the store's tokens (or the `tokens` bool mask, e.g. the
-    train split), streamed shard by shard, for mode=mean."""
-    total = np.zeros(store.n_neurons)
+def store_moments(store: Any, tokens: Any = None) -> dict[str, tuple[float, float, float]]:
+    """Every neuron's (mean, sd, mean square) over the store's tokens (or the `tokens` bool mask),
+    streamed shard by shard: what a silenced set is made of (NeuronAblation's `stats`)."""
+    total, squares = np.zeros(store.n_neurons), np.zeros(store.n_neurons)
     count = 0
     mask = None if tokens is None else np.asarray(tokens, dtype=bool)
     for rows, block in store.iter_shards(dtype=np.float64):  # [shard tokens, neurons]
         if mask is not None:
             block = block[mask[rows]]
         total += block.sum(0)
+        squares += (block ** 2).sum(0)
         count += block.shape[0]
     if count == 0:
-        raise ConfigError(f"ablation: mode=mean needs tokens to average over; none chosen in {store.path}")
-    return {nid: float(v) for nid, v in zip(store.neurons, total / count, strict=True)}
+        raise ConfigError(f"ablation: no tokens to take neuron statistics over in {store.path}")
+    mean, square = total / count, squares / count
+    sd = np.sqrt(np.clip(square - mean ** 2, 0.0, None))
+    return {nid: (float(m), float(d), float(q)) for nid, m, d, q in zip(store.neurons, mean, sd, square, strict=True)}
 
 
-__all__ = ["Recording", "lstm_steps", "network", "parse_neurons", "record", "silence", "store_means"]
+def store_means(store: Any, tokens: Any = None) -> dict[str, float]:
+    """Every neuron's mean activation over the store's tokens (or the `tokens` bool mask), for mode=mean."""
+    return {nid: m for nid, (m, _, _) in store_moments(store, tokens).items()}
+
+
+__all__ = ["Recording", "lstm_steps", "network", "parse_neurons", "record", "silence", "store_means", "store_moments"]

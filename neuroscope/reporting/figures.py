@@ -6,14 +6,14 @@ saves every available one as `<out_dir>/<name>.png` (atomically) and returns {na
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neuroscope.reporting.results import score
+from neuroscope.files import atomic_path
+from neuroscope.reporting.results import mode_views, score
 from neuroscope.reporting.summary import lambda_text
 
 KIND_COLORS = {"top": "#c0392b", "random": "#7f8c8d", "bottom": "#2c7fb8"}
@@ -52,10 +52,20 @@ def plot_subsets(res: dict[str, Any]) -> Any:
         sd = [score(curve[k], sd=True) for k in ks]
         if all(s is not None for s in sd):
             _band(ax, xs, ys, sd, KIND_COLORS.get(kind) or "grey")
+    seeds = (res.get("seed_spread") or {}).get("top")
+    if seeds and "top" in subsets:  # the top curve's spread over evaluation.seeds (probe and ranking seeds)
+        ks = sorted(seeds, key=float)
+        _band(ax, [float(k) for k in ks], [seeds[k]["mean"] for k in ks], [seeds[k]["sd"] for k in ks],
+              KIND_COLORS["top"])
     if "oracle" in res:
         ax.axhline(score(res["oracle"]), ls="--", color="black", lw=1, label="all neurons")
     if "control" in res:
         ax.axhline(res["control"]["accuracy"], ls=":", color="#8e44ad", lw=1, label="control task")
+    m = res.get("minimal_subset")
+    if m and m.get("share"):
+        ax.plot([100 * m["share"]], [m["accuracy"]], marker="*", ms=12, color="#27ae60", ls="none",
+                label=f"minimal subset ({m['n_neurons']} neurons"
+                      + (f", share sd {100 * m['share_sd']:.1f} %" if m.get("share_sd") is not None else "") + ")")
     ax.set_xscale("log")
     ticks = sorted({float(k) for curve in subsets.values() for k in curve})
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -138,27 +148,46 @@ def plot_classes(res: dict[str, Any]) -> Any:
     return fig
 
 
+MODE_STYLES = {"zero": "-", "mean": "--"}
+
+
 def plot_ablation(res: dict[str, Any]) -> Any:
-    """The model's metric with the top k % of each arm silenced."""
+    """The model's metric with the top (left) and bottom (right) k % of each ranking silenced: a
+    colour per ranking, a line style per mode (zero solid, mean dashed), random as mean ± sd in both."""
     block = res.get("ablation")
     if not block:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    views = mode_views(block)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     xs = [float(k) for k in block["shares"]]
-    for arm, curve in block["curves"].items():
-        if arm == "bottom":  # the same curve as the first ranking's `_bottom`
-            continue
-        style = {"color": "black", "lw": 2} if arm == "random" else {"ls": "--"} if arm.endswith("_bottom") else {}
-        ax.plot(xs, [curve[k] for k in block["shares"]], marker=".", label=arm, **style)
-    if block.get("random_sd"):
-        _band(ax, xs, [block["curves"]["random"][k] for k in block["shares"]],
-              [block["random_sd"][k] for k in block["shares"]], "grey")
-    ax.set_xlabel("% of neurons silenced")
-    ax.set_ylabel(block["metric"])
-    ax.set_title(f"{block['metric']} with ranked neurons silenced ({block['mode']}, {block['where']})\n"
-                 f"{res.get('model')}", fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
+    names = [arm[: -len("_top")] for arm in next(iter(views.values()))["curves"] if arm.endswith("_top")]
+    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    for mode, view in views.items():
+        ls = MODE_STYLES.get(mode, ":")
+        for ax, kind in zip(axes, ("top", "bottom"), strict=True):
+            for name in names:
+                curve = view["curves"].get(f"{name}_{kind}")
+                if curve:
+                    ax.plot(xs, [curve[k] for k in block["shares"]], ls=ls, marker=".", color=colors[name],
+                            label=f"{name} ({mode})")
+            if "random" in view["curves"]:
+                rnd = [view["curves"]["random"][k] for k in block["shares"]]
+                ax.plot(xs, rnd, ls=ls, color="black", lw=1.5, label=f"random ± sd ({mode})")
+                if view.get("random_sd"):
+                    _band(ax, xs, rnd, [view["random_sd"][k] for k in block["shares"]], "grey")
+    for ax, kind in zip(axes, ("top", "bottom"), strict=True):
+        ax.set_xlabel(f"% of neurons silenced ({kind} of each ranking)")
+        ax.set_xscale("symlog", linthresh=1)
+        ticks = [x for x in xs if x in (0, 1, 2, 5, 10, 20, 50, 100)] or xs
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_title(f"{kind} k % silenced", fontsize=9)
+        if block["metric"] == "perplexity":
+            ax.set_yscale("log")
+    axes[0].set_ylabel(block["metric"] + (" (log scale)" if block["metric"] == "perplexity" else ""))
+    axes[1].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"{block['metric']} with ranked neurons silenced (modes: {', '.join(views)}; line style = mode; "
+                 f"{block['where']})\n{res.get('model')}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -187,22 +216,68 @@ def plot_lambda(res: dict[str, Any]) -> Any:
     return fig
 
 
+SIMILARITY_NAMES = {"mean_maxcorr": "mean maxcorr\n(in-sample)", "mean_cca": "mean SVCCA ρ\n(held-out)",
+                    "mean_regcorr": "mean regcorr R\n(held-out)", "linear_cka": "linear CKA\n(held-out)",
+                    "debiased_cka": "debiased CKA\n(held-out)"}
+
+
+def plot_similarity(res: dict[str, Any]) -> Any:
+    """A correlation run's scores against their noise floors: the neurons' scores beside the same
+    score under random rotations of the other models (maxcorr / mincorr), and each similarity as a bar
+    with its floor (mean ± sd) marked."""
+    corr = res.get("correlation") or {}
+    floors = corr.get("similarity_baseline")
+    if not floors:
+        return None
+    plt = _plt()
+    rotated = corr.get("baseline_scores")
+    fig, axes = plt.subplots(1, 2 if rotated else 1, figsize=(11 if rotated else 6, 4), squeeze=False)
+    if rotated:
+        ax = axes[0][0]
+        bins = np.linspace(0, 1, 41)
+        ax.hist(rotated, bins=bins, color=KIND_COLORS["random"], alpha=0.6, label="rotated other models (floor)")
+        ax.hist(res["ranking_scores"], bins=bins, histtype="step", lw=2, color=KIND_COLORS["top"],
+                label=f"{corr.get('method')} score")
+        share = corr.get("universal_share", {}).get("all")
+        ax.set_xlabel("best |ρ| with another model's neuron")
+        ax.set_ylabel("neurons")
+        ax.set_title(f"{corr.get('method')} vs its rotation baseline"
+                     + (f" ({100 * share:.1f} % above its 99th percentile)" if share is not None else ""), fontsize=9)
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    held = corr.get("similarity_heldout", {})
+    names = [n for n in SIMILARITY_NAMES if n in floors]
+    values = [corr["similarity"][n] if n == "mean_maxcorr" else held.get(n, np.nan) for n in names]
+    xs = np.arange(len(names))
+    ax.bar(xs, values, color="#4a6fa5", width=0.6, label="score")
+    for x, n in zip(xs, names, strict=True):
+        f = floors[n]
+        ax.errorbar(x, f["mean"], yerr=f.get("sd", 0.0), fmt="_", ms=28, mew=2, color="black", capsize=6,
+                    label="noise floor (mean ± sd)" if x == 0 else None)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(xs, [SIMILARITY_NAMES[n] for n in names], fontsize=7)
+    ax.set_ylabel("similarity")
+    ax.set_title(f"similarity to the other models vs noise floors\n{_label(res)}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "subsets": plot_subsets, "layers": plot_layers, "classes": plot_classes,
     "ablation": plot_ablation, "lambda_search": plot_lambda, "comparison": plot_comparison,
+    "similarity": plot_similarity,
 }
 
 
 def save_figure(fig: Any, path: Path) -> Path:
     """Write a figure as PNG through a temporary file (never a half-written image)."""
     plt = _plt()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -64,3 +64,16 @@ def score(entry: dict[str, Any] | None, sd: bool = False) -> Any:
     if not entry:
         return None
     return entry.get("accuracy_sd", entry.get("r2_sd")) if sd else entry.get("accuracy", entry.get("r2"))
+
+
+def mode_views(block: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An ablation block as one view per mode, each in the single-mode layout (`curves.<arm>`,
+    `random_sd`, `random_draws`, `random_by_length`, `mode`): several modes are stored by mode
+    (`curves.<mode>.<arm>`), one mode (and runs before modes existed) flat."""
+    modes = block.get("modes") or [block.get("mode", "zero")]
+    if len(modes) == 1:
+        return {modes[0]: {**block, "mode": modes[0]}}
+    return {m: {**block, "mode": m, "curves": block["curves"][m], "random_sd": block.get("random_sd", {}).get(m, {}),
+                "random_draws": block.get("random_draws", {}).get(m, []),
+                **({"random_by_length": block["random_by_length"].get(m, {})} if "random_by_length" in block else {})}
+            for m in modes}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from neuroscope.reporting.results import score
+from neuroscope.reporting.results import mode_views, score
 from neuroscope.reporting.tables import comparison_tables
 
 
@@ -25,6 +25,25 @@ def lambda_text(row: dict[str, Any], both: bool = False) -> str:
     if l1 is None:
         return "-"
     return f"{l1:g}" if l2 is None or (l1 == l2 and not both) else f"{l1:g}, {l2:g}"
+
+
+def floor_rows(corr: dict[str, Any]) -> list[list[str]]:
+    """Summary rows of a correlation run's noise floors: each score beside its floor (mean ± sd)."""
+    floors = corr.get("similarity_baseline") or {}
+    held = corr.get("similarity_heldout") or {}
+    rows = []
+    if "mean_maxcorr" in floors:
+        f = floors["mean_maxcorr"]
+        share = corr.get("universal_share", {}).get("all")
+        rows.append(["maxcorr vs rotation baseline", f"{_f(corr['similarity']['mean_maxcorr'])} vs floor "
+                     f"{_f(f['mean'], f['sd'])}" + (f"; {100 * share:.1f} % of neurons above its 99th percentile"
+                                                     if share is not None else "")])
+    names = {"mean_cca": "SVCCA", "mean_regcorr": "regcorr R", "linear_cka": "CKA", "debiased_cka": "debiased CKA"}
+    shown = [f"{label} {_f(held[k])} (floor {_f(floors[k]['mean'], floors[k]['sd'])})"
+             for k, label in names.items() if k in held and k in floors]
+    if shown:
+        rows.append(["held-out similarity vs pairing floor", ", ".join(shown)])
+    return rows
 
 
 def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -48,11 +67,15 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
         head.append(["selectivity", _f(res.get("selectivity"), res.get("selectivity_sd"))])
     if "minimal_subset" in res:
         m = res["minimal_subset"]
-        head.append(["minimal subset", f"{m['n_neurons']} neurons ({100 * m['share']:.1f} %), accuracy {_f(m['accuracy'])}"])
+        spread = (f"; over {m['seeds']} seeds {100 * res['seed_spread']['minimal_subset']['share_mean']:.1f} "
+                  f"± {100 * m['share_sd']:.1f} %" if m.get("seeds", 1) > 1 and "seed_spread" in res else "")
+        head.append(["minimal subset", f"{m['n_neurons']} neurons ({100 * m['share']:.1f} %), accuracy "
+                     f"{_f(m['accuracy'])}{spread}"])
     if "correlation" in res:
         sim = res["correlation"]["similarity"]
         head.append(["similarity to the other models", f"maxcorr {_f(sim['mean_maxcorr'])}, SVCCA {_f(sim['mean_cca'])}, "
                      f"CKA {_f(sim['linear_cka'])}"])
+        head += floor_rows(res["correlation"])
     if res.get("ranking"):
         head.append(["first neurons", ", ".join(res["ranking"][:5])])
     tim = res.get("timings", {})
@@ -71,11 +94,10 @@ def summary_sections(res: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     if layers:
         rows = [[s, _f(v.get("top_share")), _f(score(v))] for s, v in layers.items()]
         sections.append(("layers", ["site", "share of top neurons", "probe on the site"], rows))
-    block = res.get("ablation")
-    if block:
+    for mode, block in (mode_views(res["ablation"]) if res.get("ablation") else {}).items():
         shares = block["shares"]
         rows = [[arm] + [_f(c[k]) for k in shares] for arm, c in block["curves"].items()]
-        sections.append((f"{block['metric']} with the top k % silenced ({block['mode']}, {block['where']})",
+        sections.append((f"{block['metric']} with the top k % silenced ({mode}, {block['where']})",
                          ["arm", *[f"{k} %" for k in shares]], rows))
     sections += comparison_sections(res.get("comparison"))
     for name, s in (res.get("studies") or {}).items():

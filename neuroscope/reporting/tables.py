@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from neuroscope.reporting.results import atomic_write, score
+from neuroscope.reporting.results import atomic_write, mode_views, score
 
 
 def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -38,13 +38,16 @@ def study_tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[lis
 
 
 def ablation_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Rows (arm, % ablated, neurons silenced, metric, sd of the random draws) of an ablation block."""
+    """Rows (arm, % ablated, neurons silenced, metric, sd of the random draws, mode, silenced units'
+    mean |μ|/σ and mean square) of an ablation block, every mode."""
     metric = block["metric"]
-    sd = block.get("random_sd", {})
     counts = block.get("silenced") or {}  # per arm (rankings may differ in length); older runs: one count
-    rows = [[arm, k, counts.get(arm, block["neurons_silenced"]).get(k), v, sd.get(k) if arm == "random" else None]
-            for arm, curve in block["curves"].items() for k, v in curve.items()]
-    return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd"], rows
+    stats = block.get("silenced_stats") or {}
+    rows = [[arm, k, counts.get(arm, block["neurons_silenced"]).get(k), v,
+             view.get("random_sd", {}).get(k) if arm == "random" else None, mode,
+             stats.get(arm, {}).get(k, {}).get("offset"), stats.get(arm, {}).get(k, {}).get("mean_square")]
+            for mode, view in mode_views(block).items() for arm, curve in view["curves"].items() for k, v in curve.items()]
+    return ["arm", "percent_ablated", "n_silenced", metric, f"{metric}_sd", "mode", "offset_over_sd", "mean_square"], rows
 
 
 def comparison_tables(block: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -111,8 +114,9 @@ def log_tables(logger: Any, tables: dict[str, tuple[list[str], list[list[Any]]]]
         chart("charts/subsets", percents, {k: [score(c[p]) for p in percents] for k, c in subsets.items()},
               "accuracy of a probe retrained on k % of the neurons", "% neurons")
     if "ablation" in results:
-        block = results["ablation"]
-        chart(f"charts/ablation_{block['metric']}", block["shares"],
-              {arm: [c[k] for k in block["shares"]] for arm, c in block["curves"].items()},
-              f"{block['metric']} with the top k % of each arm silenced ({block['mode']}, {block['where']})",
-              "% neurons silenced")
+        views = mode_views(results["ablation"])
+        for mode, block in views.items():
+            chart(f"charts/ablation_{block['metric']}" + (f"_{mode}" if len(views) > 1 else ""), block["shares"],
+                  {arm: [c[k] for k in block["shares"]] for arm, c in block["curves"].items()},
+                  f"{block['metric']} with the top k % of each arm silenced ({mode}, {block['where']})",
+                  "% neurons silenced")
