@@ -84,6 +84,16 @@ def fsync_path(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _file_mode() -> int:
+    """0o666 less the process umask: the mode a plain open() gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "", key: str | None = None) -> Iterator[Path]:
     """A temp path beside `path` for the block to write into; afterwards it is fsynced and renamed
@@ -96,6 +106,7 @@ def atomic_path(path: str | Path, suffix: str = "", key: str | None = None) -> I
             path.parent.mkdir(parents=True, exist_ok=True)
             yield tmp
             fsync_path(tmp)
+            os.chmod(tmp, FILE_MODE)  # as a plain open() would (some writers create temp files 0600)
             os.replace(tmp, path)
             fsync_path(path.parent)
         finally:

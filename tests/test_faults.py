@@ -485,3 +485,19 @@ def test_cli_interrupted_training_resumes_from_last_ckpt_to_the_same_metrics(tmp
     for split in ("val", "test"):
         for key in a[split]:
             assert b[split][key] == pytest.approx(a[split][key], abs=1e-6), (split, key)
+
+
+def test_atomic_files_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
+    """A writer that creates its temp file 0600 (safetensors does) still leaves a file readable as
+    any other the run writes (0666 less the umask)."""
+    from neuroscope.files import FILE_MODE, atomic_path
+
+    target = tmp_path / "weights.bin"
+    with atomic_path(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"x")
+        os.close(fd)
+    assert target.stat().st_mode & 0o777 == FILE_MODE
+    plain = tmp_path / "plain.txt"
+    plain.write_text("y")
+    assert plain.stat().st_mode & 0o777 == FILE_MODE
