@@ -199,3 +199,46 @@ def test_sweep_report_ties_properties_closer_than_their_spread(tmp_path: Path) -
     comp = sweep_report([str(sweep)], tmp_path / "report")["comparisons"]
     assert [(row[1], row[8]) for row in comp["localized"]] == [("morph", "1="), ("upos", "1="), ("xpos", "3")]
     assert "√(sd₁² + sd₂²)" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_report_over_two_ablation_experiments_compares_the_models(tmp_path: Path) -> None:
+    """An NLM-like and an NMT-like experiment (one mode each, then two modes): per property the top-10 %
+    minus bottom-10 % gap, the minimal subset with its spread, the damage at 10/20/50 % vs random."""
+    def experiment(folder: Path, model: str, gap: float, modes: list[str], higher: bool) -> None:
+        shares = ["0", "10", "20", "50"]
+        base = 30.0
+        curves = {"lca_upos_top": dict(zip(shares, [base, 28.0, 24.0, 15.0] if higher else [base, 33.0, 36.0, 45.0], strict=True)),
+                  "random": dict(zip(shares, [base, 29.0, 27.0, 21.0] if higher else [base, 31.0, 32.0, 36.0], strict=True))}
+        block = {"metric": "bleu" if higher else "perplexity", "baseline": base, "higher_is_better": higher,
+                 "where": "output", "shares": shares, "neurons_silenced": {}, "modes": modes}
+        if len(modes) == 1:
+            block.update(mode=modes[0], curves=curves, random_sd={})
+        else:
+            block.update(mode="+".join(modes), curves={m: curves for m in modes}, random_sd={m: {} for m in modes})
+        write_run(folder, {"model": model, "task": "upos", "method": "ablation", "seed": 0, "ablation": block,
+                           "studies": {"lca_upos": {}, "maxcorr": {}}})
+        study = study_results("upos")
+        study["subsets"]["top"]["10"] = {"accuracy": 0.9}
+        study["subsets"]["bottom"]["10"] = {"accuracy": 0.9 - gap}
+        study["minimal_subset"].update(share_sd=0.01)
+        (folder / "studies" / "lca_upos").mkdir(parents=True)
+        (folder / "studies" / "lca_upos" / "results.json").write_text(json.dumps(study))
+        (folder / "studies" / "maxcorr").mkdir(parents=True)
+        (folder / "studies" / "maxcorr" / "results.json").write_text(json.dumps({**study, "method": "maxcorr"}))
+
+    experiment(tmp_path / "runs" / "nlm", "nlm_lstm", 0.255, ["zero"], higher=False)
+    experiment(tmp_path / "runs" / "nmt", "nmt_lstm", 0.128, ["zero", "mean"], higher=True)
+    res = sweep_report([str(tmp_path / "runs")], tmp_path / "report")
+    models = res["comparisons"]["models"]
+    rows = {(r[0], r[2]): r for r in models["rows"]}
+    assert set(rows) == {("nlm_lstm", "lca_upos"), ("nlm_lstm", "mean over properties"),
+                         ("nmt_lstm", "lca_upos"), ("nmt_lstm", "mean over properties")}  # maxcorr: no gap
+    cols = models["columns"]
+    assert rows[("nlm_lstm", "lca_upos")][cols.index("top10 - bottom10")] == pytest.approx(0.255)
+    assert rows[("nmt_lstm", "mean over properties")][3] == pytest.approx(0.128)
+    assert rows[("nlm_lstm", "lca_upos")][cols.index("share sd")] == 0.01
+    # perplexity 30 -> 36 at 20 %: damage +.2, random 32: +.067; BLEU 30 -> 24: +.2, random 27: +.1
+    assert rows[("nlm_lstm", "lca_upos")][cols.index("damage zero @20 % (random)")] == "+0.200 (+0.067)"
+    assert rows[("nmt_lstm", "lca_upos")][cols.index("damage mean @20 % (random)")] == "+0.200 (+0.100)"
+    assert rows[("nlm_lstm", "lca_upos")][cols.index("damage mean @20 % (random)")] is None  # one mode measured
+    assert (tmp_path / "report" / "models.png").exists() and (tmp_path / "report" / "models.csv").exists()

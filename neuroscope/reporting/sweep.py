@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from neuroscope.errors import ConfigError
+from neuroscope.reporting.figures import save_figure
 from neuroscope.reporting.html import image, table, write_page
+from neuroscope.reporting.models_compare import COLUMNS as MODEL_COLUMNS
+from neuroscope.reporting.models_compare import model_rows, plot_models
 from neuroscope.reporting.results import atomic_write, score
 from neuroscope.reporting.tables import csv_text
 
@@ -256,6 +259,14 @@ def sweep_report(inputs: list[str] | str, out_dir: str | Path) -> dict[str, Any]
                          table(["model", "task", "method", "minimal subset", "share of neurons",
                                 "site with most top neurons", "best single site", "share sd (seeds)", "rank"],
                                comp["localized"])))
+    models = model_rows(runs)  # ablation experiments side by side (e.g. NMT vs NLM)
+    if models:
+        comp["models"] = {"columns": MODEL_COLUMNS, "rows": models}
+        sections.append(("Models compared (ablation experiments): top vs bottom 10 %, minimal subset, where the "
+                         "top neurons live, and the metric's relative damage (> 0 = worse) with the top k % "
+                         "silenced, random in parentheses", table(MODEL_COLUMNS, models)))
+        atomic_write(out / "models.csv", csv_text(MODEL_COLUMNS, models))
+        figs["Models compared"] = save_figure(plot_models(runs, models), out / "models.png")
     sections.append((f"All runs ({len(runs)})", table(COLUMNS, rows)))
     if failed:
         sections.append((f"Runs without results ({len(failed)})",
