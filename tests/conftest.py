@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,24 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _run_folders() -> set[str]:
+    """What the repo's outputs/ and multirun/ hold, two levels down (Hydra's `<app>/<time>` folders)."""
+    return {str(p.relative_to(REPO)) for top in ("outputs", "multirun") if (REPO / top).is_dir()
+            for p in [*(REPO / top).glob("*"), *(REPO / top).glob("*/*")]}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_run_folders_in_the_repo() -> Iterator[None]:
+    """Fail the session when tests added entries to the repo's outputs/ or multirun/: a CLI run in
+    a test sets hydra.run.dir / hydra.sweep.dir (or its cwd) inside a tmp dir."""
+    before = _run_folders()
+    yield
+    added = sorted(_run_folders() - before)
+    if added:
+        pytest.fail(f"tests left Hydra run folders in the repo: {added[:10]}; give each CLI run a "
+                    "hydra.run.dir / hydra.sweep.dir under tmp_path", pytrace=False)
 
 
 @pytest.fixture(scope="session")

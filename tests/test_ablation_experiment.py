@@ -106,10 +106,12 @@ def test_all_units_silenced_in_the_lm_is_worse_than_none(seeds: dict[str, object
 
 def test_experiment_without_checkpoints_is_a_clear_error(seeds: dict[str, object], tmp_path: Path) -> None:
     args = [a for a in experiment_overrides(seeds, "nlm_lstm", tmp_path / "e") if not a.startswith("checkpoints")]
+    args.append(f"hydra.run.dir={tmp_path / 'e'}")  # Hydra's run folder too (not the repo's outputs/)
     proc = subprocess.run([sys.executable, "analyze.py", *args], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "checkpoints" in proc.stderr and "Traceback" not in proc.stderr
     bad = experiment_overrides(seeds, "nlm_lstm", tmp_path / "e2", ["ablation.where=inside"])
     bad = [a if not a.startswith("checkpoints") else "checkpoints=[nowhere.ckpt]" for a in bad]
+    bad.append(f"hydra.run.dir={tmp_path / 'e2'}")
     proc = subprocess.run([sys.executable, "analyze.py", *bad], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "ablation.where" in proc.stderr and "nowhere.ckpt" in proc.stderr
     assert not (tmp_path / "e2" / "results.json").exists()
