@@ -44,6 +44,19 @@ DEFAULT_SHARES = (0, 1, 2, 5, 10, 15, 20, 30, 50)
 MODES = ("zero", "mean")  # patch needs a Recording of the same batches: silence() in Python only
 
 
+def check_modes(given: str | Sequence[str] | None, key: str, expected: str = "expected zero or mean") -> list[str]:
+    """The ablation modes `given` (one name or a list), each zero or mean and given once; errors name
+    `key` and say `expected`."""
+    modes = [given] if isinstance(given, str) else [str(m) for m in given or []]
+    if not modes or len(set(modes)) != len(modes):
+        raise ConfigError(f"{key}: give each mode once, e.g. [zero, mean]; got {modes}")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"{key}: {expected}, got '{m}' (patch copies recorded activations: use "
+                              "neuroscope.ablation.hooks.silence(mode='patch') with record() in Python)")
+    return modes
+
+
 def silenced_stats(sets: Sequence[Sequence[str]], stats: Mapping[str, tuple[float, float, float]]) -> dict[str, float]:
     """Mean over the units of `sets` (one set, or a random arm's draws) of |μ|/σ (0 for a constant
     unit) and of the mean squared activation, from `stats` {neuron: (mean, sd, mean square)}."""
@@ -79,13 +92,7 @@ class NeuronAblation(pl.Callback):
         bad = [s for s in shares if not 0 <= float(s) <= 100]
         if bad:
             raise ConfigError(f"ablation.shares: shares are percents in 0..100, got {bad}")
-        modes = [mode] if isinstance(mode, str) else [str(m) for m in mode]
-        if not modes or len(set(modes)) != len(modes):
-            raise ConfigError(f"ablation.modes: give each mode once (zero, mean), got {modes}")
-        for m in modes:
-            if m not in MODES:
-                raise ConfigError(f"ablation.mode: expected zero or mean, got '{m}' (patch copies recorded "
-                                  "activations: use neuroscope.ablation.hooks.silence(mode='patch') with record())")
+        modes = check_modes(mode, "ablation.mode" if isinstance(mode, str) else "ablation.modes")
         if "mean" in modes and not values:
             raise ConfigError("ablation.mode: mean needs each neuron's mean (values=store_means(store))")
         if where not in WHERE:

@@ -20,7 +20,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from neuroscope.ablation.callback import MODES, NeuronAblation
+from neuroscope.ablation.callback import NeuronAblation, check_modes
 from neuroscope.ablation.hooks import store_moments
 from neuroscope.ablation.rankings import read_rankings, unknown_sites
 from neuroscope.ablation.sites import hook_points
@@ -107,16 +107,10 @@ def plan(cfg: DictConfig) -> Plan:
 def ablation_modes(ab: dict[str, Any]) -> list[str]:
     """The modes to measure: `ablation.mode` (a one-mode shortcut) when set, else `ablation.modes`
     (default zero and mean); each zero or mean, once."""
-    key = "ablation.mode" if ab.get("mode") is not None else "ablation.modes"
-    given = ab.get("mode") if ab.get("mode") is not None else ab.get("modes", ["zero", "mean"])
-    modes = [given] if isinstance(given, str) else list(given or [])
-    if not modes or len(set(modes)) != len(modes):
-        raise ConfigError(f"{key}: give each mode once, e.g. [zero, mean]; got {modes}")
-    for m in modes:
-        if m not in MODES:
-            raise ConfigError(f"{key}: an experiment silences with zero or mean, got '{m}' (patch copies "
-                              "recorded activations: neuroscope.ablation.hooks.silence(mode='patch') in Python)")
-    return [str(m) for m in modes]
+    expected = "an experiment silences with zero or mean"
+    if ab.get("mode") is not None:
+        return check_modes(ab["mode"], "ablation.mode", expected)
+    return check_modes(ab.get("modes", ["zero", "mean"]), "ablation.modes", expected)
 
 
 def decode(module: pl.LightningModule, decoding: dict[str, Any], model: str) -> None:
