@@ -61,7 +61,8 @@ def rotation_floor(pairs: list[PairStats], how: str, draws: int, seed: int) -> d
     `all`: above it for every other model), and mean_maxcorr's floor (mean, sd over draws)."""
     alive = pairs[0].alive_x()
     real = np.stack([best_partners(p)[0] for p in pairs])  # [models, nx]
-    rotated = np.stack([rotated_best(p, draws, seed + m) for m, p in enumerate(pairs)])  # [models, draws, nx]
+    rotated = np.stack([_fitted(p, ("rotated", draws, seed + m), lambda p=p, m=m: rotated_best(p, draws, seed + m))
+                        for m, p in enumerate(pairs)])  # [models, draws, nx]
     pooled = [rotated[m][:, alive].ravel() for m in range(len(pairs))]
     thresholds = np.array([np.quantile(v, 0.99) if len(v) else 1.0 for v in pooled])
     above = real > thresholds[:, None]  # [models, nx]
@@ -80,12 +81,32 @@ def rotation_floor(pairs: list[PairStats], how: str, draws: int, seed: int) -> d
     }
 
 
+def _fitted(stats: PairStats, key: tuple[Any, ...], fit: Any) -> Any:
+    """`fit()` once per pair and settings (a ranking is computed several times in a study: λ search, seeds)."""
+    key = ("floors", *key)
+    if key not in stats.cache:
+        stats.cache[key] = fit()
+    return stats.cache[key]
+
+
+def _regression(train: PairStats, ridge: float) -> np.ndarray:
+    """[ny, nx] weights of each x_i's linear prediction from Y, ridge as multiple_correlation."""
+    cyy = train.cyy + ridge * max(float(np.trace(train.cyy)) / len(train.cyy), 1e-12) * np.eye(len(train.cyy))
+    w = _whiten(cyy, None, 0.0)  # [ny, k], W Wᵀ = (Σ_YY + λI)⁻¹, a pseudo-inverse where singular
+    return w @ (w.T @ train.cxy.T)
+
+
+def _directions(train: PairStats, keep: float | None, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical directions (a [nx, k], b [ny, k]) of the train tokens (SVCCA with `keep`, else CCA)."""
+    wx, wy = _whiten(train.cxx, keep, ridge), _whiten(train.cyy, keep, ridge)
+    u, _, vt = np.linalg.svd(wx.T @ train.cxy @ wy, full_matrices=False)
+    return wx @ u, wy @ vt.T
+
+
 def heldout_regcorr(train: PairStats, test: PairStats, ridge: float = 1e-6) -> np.ndarray:
     """[nx] R_i of the linear prediction of x_i from Y fitted on `train` (ridge as
     multiple_correlation) and scored on `test`: corr_test(x_i, Y b_i), 0 where either is constant."""
-    cyy = train.cyy + ridge * max(float(np.trace(train.cyy)) / len(train.cyy), 1e-12) * np.eye(len(train.cyy))
-    w = _whiten(cyy, None, 0.0)  # [ny, k], W Wᵀ = (Σ_YY + λI)⁻¹, a pseudo-inverse where singular
-    b = w @ (w.T @ train.cxy.T)  # [ny, nx] regression weights of each x_i on Y
+    b = _fitted(train, ("regression", ridge), lambda: _regression(train, ridge))  # [ny, nx]
     cov = np.einsum("yi,iy->i", b, test.cxy)  # cov_test(x_i, Y b_i)
     var_pred = np.einsum("yi,yz,zi->i", b, test.cyy, b)
     den = np.sqrt(np.clip(var_pred, 0.0, None)) * np.where(test.alive_x(), test.std_x, np.inf)
@@ -95,9 +116,7 @@ def heldout_regcorr(train: PairStats, test: PairStats, ridge: float = 1e-6) -> n
 def heldout_canonical(train: PairStats, test: PairStats, keep: float | None = 0.99, ridge: float = 1e-6) -> np.ndarray:
     """[k] correlations on `test` of the canonical variate pairs (a_kᵀx, b_kᵀy) fitted on `train`
     (SVCCA with `keep`, or CCA regularized by `ridge` when keep is None); signed, so noise averages ~0."""
-    wx, wy = _whiten(train.cxx, keep, ridge), _whiten(train.cyy, keep, ridge)
-    u, _, vt = np.linalg.svd(wx.T @ train.cxy @ wy, full_matrices=False)
-    a, b = wx @ u, wy @ vt.T  # [nx, k], [ny, k]
+    a, b = _fitted(train, ("canonical", keep, ridge), lambda: _directions(train, keep, ridge))  # [nx, k], [ny, k]
     cov = np.einsum("xk,xy,yk->k", a, test.cxy, b)
     var = np.einsum("xk,xy,yk->k", a, test.cxx, a) * np.einsum("xk,xy,yk->k", b, test.cyy, b)
     return np.where(var > 0, cov / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
