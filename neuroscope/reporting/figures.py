@@ -182,8 +182,12 @@ def plot_ablation(res: dict[str, Any]) -> Any:
         ticks = [x for x in xs if x in (0, 1, 2, 5, 10, 20, 50, 100)] or xs
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set_title(f"{kind} k % silenced", fontsize=9)
+        ax.set_xlim(0, max(xs))
         if block["metric"] == "perplexity":
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(plt.matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+            ax.yaxis.set_minor_formatter(plt.matplotlib.ticker.NullFormatter())
     axes[0].set_ylabel(block["metric"] + (" (log scale)" if block["metric"] == "perplexity" else ""))
     axes[1].legend(fontsize=6, ncol=2)
     fig.suptitle(f"{block['metric']} with ranked neurons silenced (modes: {', '.join(views)}; line style = mode; "
