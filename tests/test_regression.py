@@ -57,7 +57,9 @@ class DepthNeurons:
         return {"embeddings": emb, "layer1": l1}
 
 
-def test_analyze_runs_the_regression_protocol_on_depth(tmp_path: Path) -> None:
+def depth_plugin_and_corpus(tmp_path: Path) -> Path:
+    """A `depth_fake` model plugin under tmp_path/plugins (its layer1:2 carries each word's depth) and
+    a CoNLL-U corpus; returns the corpus file."""
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "depth_model.py").write_text(
         "from neuroscope.registry import MODELS\n"
@@ -66,6 +68,11 @@ def test_analyze_runs_the_regression_protocol_on_depth(tmp_path: Path) -> None:
         "'A': 4.0, 'dog': 3.0, 'ca': 2.0, \"n't\": 2.0, 'run': 1.0}))\n")
     corpus = tmp_path / "t.conllu"
     corpus.write_text(TINY_CONLLU * 30)
+    return corpus
+
+
+def test_analyze_runs_the_regression_protocol_on_depth(tmp_path: Path) -> None:
+    corpus = depth_plugin_and_corpus(tmp_path)
     cfg = compose_analyze(["model.name=depth_fake", "task=depth", f"task.file={corpus}", "logger=none",
                            "report=none", f"store.root={tmp_path / 'stores'}", f"output_dir={tmp_path / 'out'}",
                            f"plugins.dirs=[{tmp_path / 'plugins'}]", "store.progress=false", "evaluation.control=false",
@@ -90,14 +97,7 @@ def test_depth_saves_its_regression_probe_and_probe_load_scores_it_instead_of_tr
     """probe.save on a numeric task keeps the regression probe; probe.load evaluates it (the oracle's
     test R² on the same corpus) and trains nothing; a classifier for a numeric task and a regression
     probe for classes are `probe.load` errors."""
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "depth_model.py").write_text(
-        "from neuroscope.registry import MODELS\n"
-        "from tests.test_regression import DepthNeurons\n"
-        "MODELS.register('depth_fake')(lambda **kw: DepthNeurons({'The': 3.0, 'cats': 2.0, 'sleep': 1.0, '.': 2.0, "
-        "'A': 4.0, 'dog': 3.0, 'ca': 2.0, \"n't\": 2.0, 'run': 1.0}))\n")
-    corpus = tmp_path / "t.conllu"
-    corpus.write_text(TINY_CONLLU * 30)
+    corpus = depth_plugin_and_corpus(tmp_path)
     common = ["model.name=depth_fake", f"task.file={corpus}", "logger=none", "report=none", "store.progress=false",
               f"store.root={tmp_path / 'stores'}", f"plugins.dirs=[{tmp_path / 'plugins'}]", "evaluation.control=false",
               "evaluation.random_draws=1", "evaluation.layer_probes=false", "probe.selection.enabled=false",
