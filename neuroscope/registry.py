@@ -125,17 +125,28 @@ def _origin(obj: Any) -> str:
 MODELS: Registry[Any] = Registry("model", "neuroscope.models")
 TASKS: Registry[Any] = Registry("task", "neuroscope.tasks")
 METHODS: Registry[Any] = Registry("method", "neuroscope.methods")
-ABLATIONS: Registry[Any] = Registry("ablation")
+EXPERIMENTS: Registry[Any] = Registry("experiment", "neuroscope.experiments")
 READERS: Registry[Any] = Registry("reader", "neuroscope.data.readers")
-BUILTIN_MODULES = tuple(r.package for r in (READERS, TASKS, MODELS, METHODS) if r.package)
+BUILTIN_MODULES = tuple(r.package for r in (READERS, TASKS, MODELS, METHODS, EXPERIMENTS) if r.package)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # conf/, plugins/ of a source checkout
 
 _loaded: set[str] = set()
 _plugin_dirs: list[Path] = [Path("plugins")]
 
 
 def set_plugin_dirs(dirs: list[str | Path]) -> None:
-    """Folders whose `*.py` files are imported as plugins (config key `plugins.dirs`)."""
-    _plugin_dirs[:] = [Path(d).expanduser() for d in dirs]
+    """Folders whose `*.py` files are imported as plugins (config key `plugins.dirs`); a relative
+    folder is looked up in the working directory, else in the project (a notebook elsewhere
+    still finds the project's `plugins/`)."""
+    _plugin_dirs[:] = [plugin_dir(d) for d in dirs]
+
+
+def plugin_dir(folder: str | Path) -> Path:
+    """`folder` as given when absolute or present under the working directory, else under the project."""
+    path = Path(folder).expanduser()
+    if path.is_absolute() or path.is_dir() or not (PROJECT_ROOT / path).is_dir():
+        return path
+    return PROJECT_ROOT / path
 
 
 def _import_once(module: str) -> Any:

@@ -134,7 +134,7 @@ def test_numeric_property_uses_r2_end_to_end(seeds: dict[str, object], tmp_path:
 def test_each_study_is_written_when_it_ends(seeds: dict[str, object], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The second study fails: the first one's results.json and tables are on disk already."""
-    import neuroscope.analysis as analysis
+    import neuroscope.experiments.dalvi2019 as analysis
 
     real, calls = analysis.study, []
 
@@ -157,8 +157,8 @@ def test_each_study_is_written_when_it_ends(seeds: dict[str, object], tmp_path: 
 
 def _neurons(seeds: dict[str, object]) -> list[str]:
     """Every neuron id of the studied tiny LM, by its hook points."""
-    from neuroscope.ablation.experiment import lightning_module
     from neuroscope.ablation.sites import hook_points
+    from neuroscope.experiments.dalvi2019 import lightning_module
 
     points = hook_points(lightning_module({"name": "nlm_lstm", "checkpoint": seeds["nlm_lstm"][0]}))
     return [f"{site}:{u}" for site, p in points.items() for u in range(p.width)]
@@ -227,7 +227,7 @@ def test_experiment_settings_fail_before_any_work(seeds: dict[str, object], tmp_
 
 
 def test_patch_mode_is_refused_by_the_experiment_itself(seeds: dict[str, object], tmp_path: Path) -> None:
-    from neuroscope.ablation.experiment import run_experiment
+    from neuroscope.experiments.dalvi2019 import run_experiment
 
     cfg = compose_analyze(experiment_overrides(seeds, "nlm_lstm", tmp_path / "r", ["ablation.mode=patch"]))
     with pytest.raises(ConfigError, match="ablation.mode: an experiment silences with zero or mean"):

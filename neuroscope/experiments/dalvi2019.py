@@ -26,7 +26,9 @@ from neuroscope.ablation.rankings import read_rankings, unknown_sites
 from neuroscope.ablation.sites import hook_points
 from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
-from neuroscope.registry import MODELS
+from neuroscope.experiments.base import Experiment, Outcome
+from neuroscope.pipeline import property_task, study, study_summary, timed
+from neuroscope.registry import EXPERIMENTS, MODELS
 from neuroscope.reporting.results import write_results
 from neuroscope.reporting.tables import write_tables
 from neuroscope.seeding import seed_everything
@@ -65,8 +67,6 @@ def studied_model(cfg: DictConfig) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 def plan(cfg: DictConfig) -> Plan:
     """Every check of the experiment's settings, before any work (see the module doc)."""
-    from neuroscope.analysis import property_task
-
     ab = to_dict(cfg.ablation)
     modes = ablation_modes(ab)
     node, others, keys = studied_model(cfg)
@@ -126,8 +126,6 @@ def decode(module: pl.LightningModule, decoding: dict[str, Any], model: str) -> 
 def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Checks (`plan`), studies (LCA per property, correlation rankings; each written when it ends),
     then the ablation curves; returns results.json."""
-    from neuroscope.analysis import study, study_summary, timed
-
     t0 = time.perf_counter()
     ab = to_dict(cfg.ablation)
     p = plan(cfg)
@@ -205,3 +203,14 @@ def lightning_module(node: dict[str, Any], key: str = "model.checkpoint") -> pl.
         raise ConfigError(f"{key}: {node['checkpoint']}: its weights do not fit its settings "
                           f"({str(exc).splitlines()[0]})") from exc
     return module.eval()
+
+
+@EXPERIMENTS.register("dalvi2019")
+class Dalvi2019(Experiment):
+    """Rankings of a trained model (LCA per property, correlation against other seeds), then its
+    metric with each ranking's top / bottom / random k % silenced (conf/experiment/dalvi2019_*.yaml)."""
+
+    name = "dalvi2019"
+
+    def run(self, cfg: DictConfig, out_dir: Path) -> Outcome:
+        return Outcome(run_experiment(cfg, out_dir))
