@@ -36,6 +36,7 @@ from lightning_fabric.utilities.apply_func import move_data_to_device
 from neuroscope.ablation.hooks import WHERE, silence
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.subsets import STREAM_ABLATION, random_order
+from neuroscope.progress import stage
 from neuroscope.reporting.results import mode_views
 from neuroscope.reporting.tables import ablation_table, log_tables, write_tables
 
@@ -156,16 +157,21 @@ class NeuronAblation(pl.Callback):
         was_training = pl_module.training
         pl_module.eval()
         t0 = time.perf_counter()
+        arms = self.arms()
+        total = 1 + len(self.modes) * len(arms) * (len(self.shares) - 1)
         try:
-            baseline = float(pl_module.ablation_metric(batches))
-            measured: dict[str, dict[str, dict[str, float]]] = {}  # mode -> arm -> curve
-            for mode in self.modes:
-                for arm, order in self.arms().items():
-                    curve = measured.setdefault(mode, {}).setdefault(arm, {"0": baseline})
-                    for share in self.shares[1:]:
-                        with silence(pl_module, top_share(order, share), mode, self.values, self.where):
-                            curve[share_key(share)] = float(pl_module.ablation_metric(batches))
-                    log.info("ablation %s %s: %s", mode, arm, {k: round(v, 3) for k, v in curve.items()})
+            with stage("ablation arms × shares", total=total) as step:
+                baseline = float(pl_module.ablation_metric(batches))
+                step(note="baseline")
+                measured: dict[str, dict[str, dict[str, float]]] = {}  # mode -> arm -> curve
+                for mode in self.modes:
+                    for arm, order in arms.items():
+                        curve = measured.setdefault(mode, {}).setdefault(arm, {"0": baseline})
+                        for share in self.shares[1:]:
+                            with silence(pl_module, top_share(order, share), mode, self.values, self.where):
+                                curve[share_key(share)] = float(pl_module.ablation_metric(batches))
+                            step(note=f"{mode} {arm} {share:g} %")
+                        log.info("ablation %s %s: %s", mode, arm, {k: round(v, 3) for k, v in curve.items()})
         finally:
             pl_module.train(was_training)
         self.results = self._block(pl_module, baseline, measured, time.perf_counter() - t0)

@@ -8,6 +8,7 @@ import numpy as np
 
 from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import ProbeConfig
+from neuroscope.progress import stage
 from neuroscope.store import ActivationStore
 
 
@@ -17,10 +18,12 @@ def layer_report(store: ActivationStore, splits: Splits, order: np.ndarray, top_
     n_top = max(1, int(round(top_percent / 100 * len(order))))
     top = order[:n_top]
     out = {}
-    for site in store.sites:
-        cols = store.neuron_index([site])
-        row: dict[str, Any] = {"n_neurons": len(cols), "top_share": float(np.isin(top, cols).mean())}
-        if train_probes:
-            row["accuracy"] = splits.columns(cols).fit_score(cfg)
-        out[site] = row
+    with stage("layer probes", total=len(store.sites) if train_probes else 0) as step:
+        for site in store.sites:
+            cols = store.neuron_index([site])
+            row: dict[str, Any] = {"n_neurons": len(cols), "top_share": float(np.isin(top, cols).mean())}
+            if train_probes:
+                row["accuracy"] = splits.columns(cols).fit_score(cfg)
+                step(note=site)
+            out[site] = row
     return out

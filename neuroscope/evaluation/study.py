@@ -29,6 +29,7 @@ from neuroscope.evaluation.subsets import (
 from neuroscope.methods.base import NeuronRanking, inputs_of, rank
 from neuroscope.methods.lca import lca
 from neuroscope.probes import Probe, ProbeConfig
+from neuroscope.progress import Step, stage
 
 log = logging.getLogger(__name__)
 RULES = ("auto", "gap", "oracle")
@@ -70,16 +71,19 @@ def select_lambda(splits: Splits, cfg: ProbeConfig, grid: list[Any], percent: fl
     k = n_of(percent, n)
     random_cols = np.sort(random_order(n, seed, STREAM_SELECTION)[:k])
     rows = []
-    for l1, l2 in grid_pairs(grid):
-        c = cfg.with_(lambda1=l1, lambda2=l2)
-        probe, _ = splits.fit(c)
-        row = {"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
-               "oracle_dev": splits.score(probe, "dev")["accuracy"]}
-        if rule == "gap":
-            top = np.sort(ranker(probe)[:k])
-            row["top_dev"] = splits.columns(top).fit_score(c, "dev")
-            row["random_dev"] = splits.columns(random_cols).fit_score(c, "dev")
-        rows.append(row)
+    pairs = grid_pairs(grid)
+    with stage("λ search", total=len(pairs)) as step:
+        for l1, l2 in pairs:
+            c = cfg.with_(lambda1=l1, lambda2=l2)
+            probe, _ = splits.fit(c)
+            row = {"lambda": l1 if l1 == l2 else None, "lambda1": l1, "lambda2": l2,
+                   "oracle_dev": splits.score(probe, "dev")["accuracy"]}
+            if rule == "gap":
+                top = np.sort(ranker(probe)[:k])
+                row["top_dev"] = splits.columns(top).fit_score(c, "dev")
+                row["random_dev"] = splits.columns(random_cols).fit_score(c, "dev")
+            rows.append(row)
+            step(note=f"λ {l1:g}" if l1 == l2 else f"λ {l1:g}/{l2:g}")
     best_oracle = max(r["oracle_dev"] for r in rows)
     if rule == "gap":
         ok = [r for r in rows if r["oracle_dev"] >= best_oracle - tolerance]
@@ -133,6 +137,18 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     the control task's splits, one per control draw (selectivity is their mean, with spread);
     `extra_inputs`: method inputs the caller provides (e.g. `pairs` of a correlation method);
     `keep` receives the oracle probe and its settings (`oracle`, `cfg`)."""
+    n_controls = 1 if isinstance(control, Splits) else len(control or [])
+    phases = 5 + bool(selection.get("enabled")) + bool(n_controls) + (int(evaluation.get("seeds", 1)) > 1)
+    with stage("study", total=phases) as phase:
+        return _run_study(store, splits, classes, method, probe_cfg, selection, evaluation, seed, control,
+                          extra_inputs, keep, phase)
+
+
+def _run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, Any], probe_cfg: ProbeConfig,
+               selection: dict[str, Any], evaluation: dict[str, Any], seed: int,
+               control: Splits | list[Splits] | None, extra_inputs: dict[str, Callable[[], Any]] | None,
+               keep: dict[str, Any] | None, phase: Step) -> dict[str, Any]:
+    """run_study's work, `phase()` after each of its phases (progress only)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
     cfg = probe_cfg
@@ -142,12 +158,15 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
               "classes": lambda: classes, "seed": lambda: seed, **(extra_inputs or {})}
     rule = None
     if selection.get("enabled"):
+        phase(0, "λ search")  # a note names the phase running now
         rule = selection_rule(str(selection.get("rule", "auto")), name)
         n = splits.train.n_neurons
         ranker = lambda probe: rank(name, params, n, {**inputs, "probe": lambda: probe.weight}).order  # noqa: E731
         cfg, rows = select_lambda(splits, cfg, list(selection["grid"]), float(selection["percent"]),
                                   float(selection["tolerance"]), seed=seed, ranker=ranker, rule=rule)
         out["lambda_search"] = rows
+        phase()
+    phase(0, "oracle probe")
     out["probe"] = {**probe_block(cfg), "in_memory": splits.in_memory,
                     "selection_rule": rule or "fixed"}
     oracle, info = splits.fit(cfg)
@@ -159,15 +178,23 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     out["oracle"] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "per_class": dict(zip(classes, scores["per_class"], strict=True)),
                      "dev_accuracy": splits.score(oracle, "dev")["accuracy"]}
+    phase()
     controls = [control] if isinstance(control, Splits) else list(control or [])
     if controls:
-        accs = [c.score(c.fit(cfg)[0])["accuracy"] for c in controls]
+        phase(0, "control draws")
+        accs = []
+        with stage("control draws", total=len(controls)) as step:
+            for c in controls:
+                accs.append(c.score(c.fit(cfg)[0])["accuracy"])
+                step()
         mean, sd = spread(accs)
         sels = [out["oracle"]["accuracy"] - a for a in accs]
         out["control"] = {"accuracy": mean, "accuracy_sd": sd, "draws": len(accs), "accuracy_draws": accs}
         out["selectivity"] = out["oracle"]["accuracy"] - mean
         out["selectivity_sd"] = spread(sels)[1]
+        phase()
 
+    phase(0, "ranking")
     eval_cfg = evaluation_probe(cfg, evaluation.get("probe"))
     target = out["oracle"]
     if eval_cfg != cfg:  # judge subsets against the evaluation probe's own accuracy on all neurons
@@ -179,17 +206,21 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     t1 = time.perf_counter()
     ranking: NeuronRanking = rank(name, params, splits.train.n_neurons, {**inputs, "probe": lambda: oracle.weight})
     out["timings"] = {"probe_seconds": probe_seconds, "method_seconds": time.perf_counter() - t1}
+    phase(note="subsets")
     order = ranking.order
     percents = [float(p) for p in evaluation["percents"]]
     out["subsets"] = subset_curves(splits, oracle, order, percents, eval_cfg, seed,
                                    controls[0] if controls and evaluation.get("control_subsets") else None,
                                    draws=int(evaluation.get("random_draws", 5)))
+    phase(note="minimal subset")
     out["minimal_subset"] = minimal_subset(splits, order, target["dev_accuracy"], target["accuracy"],
                                            float(evaluation["minimal_delta"]), eval_cfg,
                                            hints=[n_of(p, len(order)) for p in percents])
+    phase(note="layers")
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
     n_seeds = int(evaluation.get("seeds", 1))
+    phase(note="seeds" if n_seeds > 1 else "done")
     if n_seeds > 1:  # how stable "how localized" is: ranking, top-k curve and minimal subset again per seed
         t2 = time.perf_counter()
 
@@ -206,6 +237,7 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
         ms = out["seed_spread"]["minimal_subset"]
         out["minimal_subset"].update(n_neurons_sd=ms["n_neurons_sd"], share_sd=ms["share_sd"], seeds=n_seeds)
         out["timings"]["seed_spread_seconds"] = time.perf_counter() - t2
+        phase(note="done")
     out["ranking"] = ranking.ids(store.neurons)
     if "correlation" in ranking.detail:
         out["correlation"] = correlation_block(name, ranking, store.neurons)
@@ -224,7 +256,11 @@ def _localization(splits: Splits, cfg: ProbeConfig, eval_cfg: ProbeConfig, targe
     probe, _ = splits.fit(cfg)
     order = ranker(probe)
     n = len(order)
-    top = {percent_key(p): splits.columns(np.sort(order[:n_of(p, n)])).fit_score(eval_cfg) for p in percents}
+    top = {}
+    with stage("top per k", total=len(percents)) as step:
+        for p in percents:
+            top[percent_key(p)] = splits.columns(np.sort(order[:n_of(p, n)])).fit_score(eval_cfg)
+            step(note=f"{p:g} %")
     minimal = minimal_subset(splits, order, target["dev_accuracy"], target["accuracy"], delta, eval_cfg,
                              hints=[n_of(p, n) for p in percents])
     return {"minimal_subset": minimal, "top": top}
@@ -233,7 +269,11 @@ def _localization(splits: Splits, cfg: ProbeConfig, eval_cfg: ProbeConfig, targe
 def seed_spread(seeds: list[int], first: dict[str, Any], again: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
     """results.json's `seed_spread`: the minimal subset and the top-k curve for each seed (`first` is
     the study's own, `again(seed)` measures another), with mean and sample sd."""
-    runs = [first] + [again(s) for s in seeds[1:]]
+    runs = [first]
+    with stage("seeds", total=len(seeds) - 1) as step:
+        for s in seeds[1:]:
+            runs.append(again(s))
+            step(note=f"seed {s}")
     minimal: dict[str, Any] = {}
     for key in ("n_neurons", "share", "accuracy"):
         values = [float(r["minimal_subset"][key]) for r in runs]

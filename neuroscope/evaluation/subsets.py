@@ -8,6 +8,7 @@ import numpy as np
 
 from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import Probe, ProbeConfig
+from neuroscope.progress import stage
 
 # Independent random streams of one study seed: the random subsets a study reports never share
 # a draw with the ones λ selection compares against (which would tilt "top beats random").
@@ -70,13 +71,18 @@ def subset_curves(splits: Splits, oracle: Probe, order: np.ndarray, percents: li
     Random is `draws` independent subsets, reported as mean and standard deviation."""
     n = len(order)
     out: dict[str, dict[str, dict[str, Any]]] = {"top": {}, "random": {}, "bottom": {}}
-    for kind, ranking in (("top", order), ("bottom", order[::-1])):
-        for p in percents:
-            out[kind][percent_key(p)] = _subset_row(splits, oracle, np.sort(ranking[: n_of(p, n)]), cfg, control)
     perms = [random_order(n, seed, STREAM_REPORT, d) for d in range(max(1, draws))]
-    for p in percents:
-        rows = [_subset_row(splits, oracle, np.sort(perm[: n_of(p, n)]), cfg, control) for perm in perms]
-        out["random"][percent_key(p)] = _mean_row(rows)
+    with stage("top/random/bottom", total=len(percents) * (2 + len(perms))) as step:
+        for kind, ranking in (("top", order), ("bottom", order[::-1])):
+            for p in percents:
+                out[kind][percent_key(p)] = _subset_row(splits, oracle, np.sort(ranking[: n_of(p, n)]), cfg, control)
+                step(note=f"{kind} {p:g} %")
+        for p in percents:
+            rows = []
+            for perm in perms:
+                rows.append(_subset_row(splits, oracle, np.sort(perm[: n_of(p, n)]), cfg, control))
+                step(note=f"random {p:g} %")
+            out["random"][percent_key(p)] = _mean_row(rows)
     return out
 
 
@@ -95,19 +101,25 @@ def minimal_subset(splits: Splits, order: np.ndarray, oracle_dev: float, oracle_
         return cache[k]
 
     lo, hi = 1, n
-    for k in sorted(set(hints or [])):
-        if not lo <= k < hi:
-            continue
-        if dev_acc(k) >= oracle_dev - delta:
-            hi = k
-            break
-        lo = k + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if dev_acc(mid) >= oracle_dev - delta:
-            hi = mid
-        else:
-            lo = mid + 1
-    test = splits.columns(np.sort(order[:lo])).fit_score(cfg)
+    tried = sorted(set(hints or []))
+    with stage("minimal subset", total=len(tried) + max(1, n - 1).bit_length() + 1) as step:  # at most
+        for k in tried:
+            if not lo <= k < hi:
+                continue
+            reached = dev_acc(k) >= oracle_dev - delta
+            step(note=f"top {k}")
+            if reached:
+                hi = k
+                break
+            lo = k + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if dev_acc(mid) >= oracle_dev - delta:
+                hi = mid
+            else:
+                lo = mid + 1
+            step(note=f"top {mid}")
+        test = splits.columns(np.sort(order[:lo])).fit_score(cfg)
+        step(note=f"test {lo}")
     return {"n_neurons": lo, "share": lo / n, "accuracy": test, "delta": oracle_test - test,
             "dev_accuracy": cache.get(lo, dev_acc(lo)), "tolerance": delta, "probes_trained": len(cache) + 1}

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neuroscope.errors import ConfigError
+from neuroscope.progress import stage
 
 DEAD = 1e-8  # a neuron whose std is below DEAD * (1 + |mean|) is constant: score 0, never NaN
 NULL_VARIANCE = 1e-12  # an eigen-direction below this share of the largest variance holds none (rounding)
@@ -87,10 +88,10 @@ def token_blocks(tokens: np.ndarray, rows: int) -> Iterator[np.ndarray]:
 
 
 def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = None, block_rows: int = 8192,
-               products: str = "float64") -> list[PairStats]:
+               products: str = "float64", label: str = "correlation pass") -> list[PairStats]:
     """One streamed pass over `tokens` (default all) of X and every Y: PairStats per Y.
     `products`: dtype of the per-block matrix products (float64 exact; float32 ~2x faster, the
-    sums stay float64)."""
+    sums stay float64); `label`: the pass's name in progress lines."""
     for y in others:
         if y.n_tokens != x.n_tokens:
             raise ConfigError(f"method.others: a model's store has {y.n_tokens} tokens, the studied model's "
@@ -109,30 +110,32 @@ def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = 
     quad: list[np.ndarray] = []  # per model [Σ a_i, Σ a_i²], a_i = |z_i - s|² (unbiased HSIC terms)
     ax: list[np.ndarray] = []  # per model Σ a_i (z_i - s)
     pair_terms: list[list[Any]] = []  # per other [Σ a_i b_i, Σ b_i (x_i - s), Σ a_i (y_i - t)]
-    for block in token_blocks(idx, block_rows):
-        data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
-        if not shift:
-            shift = [d.mean(0) for d in data]
-            sums = [np.zeros(d.shape[1]) for d in data]
-            grams = [np.zeros((d.shape[1], d.shape[1])) for d in data]
-            cross = [np.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
-            quad = [np.zeros(2) for _ in data]
-            ax = [np.zeros(d.shape[1]) for d in data]
-            pair_terms = [[0.0, np.zeros(data[0].shape[1]), np.zeros(d.shape[1])] for d in data[1:]]
-        norms = [((d - s) ** 2).sum(1) for d, s in zip(data, shift, strict=True)]  # [rows] each, float64
-        centred = [(d - s).astype(dt, copy=False) for d, s in zip(data, shift, strict=True)]
-        del data
-        for k, c in enumerate(centred):
-            sums[k] += c.sum(0, dtype=np.float64)
-            grams[k] += c.T @ c
-            quad[k] += (norms[k].sum(), (norms[k] ** 2).sum())
-            ax[k] += norms[k] @ c
-        for k, c in enumerate(centred[1:]):
-            cross[k] += centred[0].T @ c
-            terms = pair_terms[k]
-            terms[0] += float(norms[0] @ norms[k + 1])
-            terms[1] += norms[k + 1] @ centred[0]
-            terms[2] += norms[0] @ c
+    with stage(label, total=-(-len(idx) // block_rows)) as step:
+        for block in token_blocks(idx, block_rows):
+            data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
+            if not shift:
+                shift = [d.mean(0) for d in data]
+                sums = [np.zeros(d.shape[1]) for d in data]
+                grams = [np.zeros((d.shape[1], d.shape[1])) for d in data]
+                cross = [np.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
+                quad = [np.zeros(2) for _ in data]
+                ax = [np.zeros(d.shape[1]) for d in data]
+                pair_terms = [[0.0, np.zeros(data[0].shape[1]), np.zeros(d.shape[1])] for d in data[1:]]
+            norms = [((d - s) ** 2).sum(1) for d, s in zip(data, shift, strict=True)]  # [rows] each, float64
+            centred = [(d - s).astype(dt, copy=False) for d, s in zip(data, shift, strict=True)]
+            del data
+            for k, c in enumerate(centred):
+                sums[k] += c.sum(0, dtype=np.float64)
+                grams[k] += c.T @ c
+                quad[k] += (norms[k].sum(), (norms[k] ** 2).sum())
+                ax[k] += norms[k] @ c
+            for k, c in enumerate(centred[1:]):
+                cross[k] += centred[0].T @ c
+                terms = pair_terms[k]
+                terms[0] += float(norms[0] @ norms[k + 1])
+                terms[1] += norms[k + 1] @ centred[0]
+                terms[2] += norms[0] @ c
+            step()
     n = len(idx)
     means = [m / n for m in sums]
     covs = [g / n - np.outer(m, m) for g, m in zip(grams, means, strict=True)]

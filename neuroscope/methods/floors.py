@@ -27,6 +27,7 @@ from neuroscope.methods.correlation import (
     linear_cka,
     pair_stats,
 )
+from neuroscope.progress import stage
 
 ROTATION_STREAM = 7919  # seeds rotations apart from a method's other random draws
 QUANTILES = (0.5, 0.9, 0.99)
@@ -44,13 +45,15 @@ def rotated_best(stats: PairStats, draws: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng([seed, ROTATION_STREAM])
     sx = np.where(stats.alive_x(), stats.std_x, np.inf)
     out = np.empty((draws, len(sx)))
-    for d in range(draws):
-        rot = random_rotation(len(stats.cyy), rng)  # [ny, ny]
-        var_y = np.einsum("ij,ij->j", stats.cyy @ rot, rot)  # [ny] diag(Rᵀ Σ_YY R)
-        sy = np.sqrt(np.clip(var_y, 0.0, None))
-        sy = np.where(sy > 1e-12 * max(float(sy.max(initial=0.0)), 1e-300), sy, np.inf)
-        r = np.abs((stats.cxy @ rot) / sx[:, None] / sy[None, :])  # [nx, ny]
-        out[d] = np.clip(r, 0.0, 1.0).max(1)
+    with stage("rotation floor", total=draws) as step:
+        for d in range(draws):
+            rot = random_rotation(len(stats.cyy), rng)  # [ny, ny]
+            var_y = np.einsum("ij,ij->j", stats.cyy @ rot, rot)  # [ny] diag(Rᵀ Σ_YY R)
+            sy = np.sqrt(np.clip(var_y, 0.0, None))
+            sy = np.where(sy > 1e-12 * max(float(sy.max(initial=0.0)), 1e-300), sy, np.inf)
+            r = np.abs((stats.cxy @ rot) / sx[:, None] / sy[None, :])  # [nx, ny]
+            out[d] = np.clip(r, 0.0, 1.0).max(1)
+            step()
     return out
 
 
@@ -139,10 +142,15 @@ def pairing_floor(pairs: list[PairStats]) -> dict[str, Any]:
     held = [heldout_similarity(p, p.heldout) for p in pairs if p.heldout is not None]
     if not held:
         return {}
+    n_draws = min(len(p.pairing) for p in pairs)
+    with stage("pairing floor", total=n_draws) as step:  # each draw's scores, all keys at once
+        shifted = []
+        for d in range(n_draws):
+            shifted.append([heldout_similarity(p, p.pairing[d]) for p in pairs])
+            step()
     floors: dict[str, dict[str, Any]] = {}
     for key in held[0]:
-        draws = [float(np.mean([heldout_similarity(p, p.pairing[d])[key] for p in pairs]))
-                 for d in range(min(len(p.pairing) for p in pairs))]
+        draws = [float(np.mean([s[key] for s in shifted[d]])) for d in range(n_draws)]
         floors[key] = {"mean": float(np.mean(draws)) if draws else float("nan"), "sd": _sd(draws),
                        "baseline": "pairing", "draws": len(draws), "tokens": "fitted on train, scored on held-out"}
     heldout = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
@@ -202,7 +210,7 @@ def attach_heldout(pairs: list[PairStats], x: Source, others: list[Source], spli
         return
     shifts = sentence_shifts(held, sentence_of, len(split), draws)
     shifted = [ShiftedSource(o, m) for m in shifts for o in others]
-    stats = pair_stats(x, [*others, *shifted], held, products=products)
+    stats = pair_stats(x, [*others, *shifted], held, products=products, label="noise-floor pass")
     m = len(others)
     for i, p in enumerate(pairs):
         p.heldout = stats[i]

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
 from neuroscope.files import atomic_json, atomic_path, locked, read_json, writing
+from neuroscope.progress import allowed as progress_allowed
 from neuroscope.store.hashing import files_unchanged
 from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, npy_problem
 
@@ -293,7 +294,7 @@ def _build_shards(source: NeuronSource, sentences: list[list[str]], shards: list
                  path, len(kept), len(shards))
     done = sum(s["end"] - s["start"] for s in kept)
     with tqdm(total=shards[-1]["end"], initial=done, unit="tok", unit_scale=True, desc="extract",
-              disable=not progress, mininterval=1.0) as bar:
+              disable=not (progress and progress_allowed()), mininterval=1.0) as bar:  # store.progress, progress
         for shard in shards:
             final = path / shard["dir"]
             if final.exists():
