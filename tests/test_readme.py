@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -102,3 +103,42 @@ def test_docs_build_strict(tmp_path: Path) -> None:
         api = (site / "api" / "index.html").read_text(encoding="utf-8")
         first = next(line for line in example.read_text(encoding="utf-8").splitlines() if line.strip())
         assert re.sub(r"\W", "", first)[:20] in re.sub(r"<[^>]+>|\W", "", api)
+
+
+def _hook() -> ModuleType:
+    """docs/hooks/config_reference.py as a module (docs/ is not a package)."""
+    pytest.importorskip("mkdocs", reason="mkdocs-material is not installed (it comes with the dev extra)")
+    spec = importlib.util.spec_from_file_location("config_reference", REPO / "docs" / "hooks" / "config_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_config_reference_renders_keys_defaults_and_comments(tmp_path: Path) -> None:
+    """A group option's header comment, nested keys with defaults, inline and continued comments,
+    stand-alone comments as headings, list items; the top-level defaults name the group's default."""
+    hook = _hook()
+    conf = tmp_path / "conf"
+    (conf / "method").mkdir(parents=True)
+    (conf / "analyze.yaml").write_text("defaults:\n  - method: toy   # the ranker\nseed: 0\n")
+    (conf / "train.yaml").write_text("seed: 1\n")
+    (conf / "method" / "toy.yaml").write_text(
+        "# A toy ranker: python analyze.py method=toy\nname: toy\nlimits:\n  low: 0.5      # below <this> | skip\n"
+        "                 # and continued\n\n# section\nitems:\n  - {a: 1}   # first\n")
+    text = hook.render(conf)
+    assert "## `method`" in text and "(default `toy`)" in text and "### `method=toy`" in text
+    assert "A toy ranker: python analyze.py method=toy" in text
+    assert "| `limits.low` | `0.5` | below &lt;this&gt; \\| skip and continued |" in text
+    assert "*section*" in text and "| `items[0]` | `{a: 1}` | first |" in text
+    assert "| `defaults[0]` | `method: toy` | the ranker |" in text
+
+
+def test_config_reference_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    """A YAML layout the line reader does not understand (a block scalar) stops the build, naming the
+    file and line, rather than documenting it wrongly."""
+    hook = _hook()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntext: |\n  two words\n")
+    with pytest.raises(hook.PluginError, match=r"bad\.yaml:3"):
+        hook.parse(bad)
