@@ -1,4 +1,9 @@
-"""neuroscope: neuron-level interpretation of neural NLP models."""
+"""neuroscope: neuron-level interpretation of neural NLP models.
+
+    import neuroscope as ns
+    r = ns.study(task="upos", logger="none")      # the CLI's study, in this process
+    r.results["oracle"], r.ranking[:10], r.figure("subsets")
+"""
 
 import os
 
@@ -9,3 +14,13 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 __version__ = "0.1.0"
+__all__ = ["Results", "experiment", "load_results", "study"]
+
+
+def __getattr__(name: str) -> object:
+    """The API (`neuroscope.api`) on first use: `import neuroscope` stays free of Hydra and NumPy."""
+    if name in __all__:
+        from neuroscope import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'neuroscope' has no attribute '{name}'")

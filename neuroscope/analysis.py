@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from neuroscope.errors import ConfigError, UnknownNameError
 from neuroscope.experiments import DEFAULT, TRIGGERS
 from neuroscope.experiments.base import Experiment, Outcome
+from neuroscope.progress import configure
 from neuroscope.registry import EXPERIMENTS, set_plugin_dirs
 from neuroscope.reporting.results import write_config
 from neuroscope.seeding import seed_everything
@@ -44,6 +45,7 @@ def run(cfg: DictConfig) -> Outcome:
     """Validate, run and write the experiment of `cfg` into `cfg.output_dir`; the outcome holds the
     results.json dict, the report's path and the figures."""
     validate_analyze(cfg)
+    configure(cfg.get("progress", "auto"))  # progress lines of every long step (neuroscope.progress)
     t0 = time.perf_counter()
     seed_everything(int(cfg.seed))
     set_plugin_dirs(list(cfg.plugins.dirs))
