@@ -190,6 +190,7 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("comparison.top_percent", lambda v: None if v is None else number(0, 100, lo_open=True)(v)),
     ("report.top_neurons", integer(0)),
     ("report.top_words", integer(0)),
+    ("report.min_count", integer(0)),
     ("report.sentences", integer(0)),
 )
 

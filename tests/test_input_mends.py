@@ -60,7 +60,7 @@ def test_lambda_figure_and_summary_of_a_pair_grid() -> None:
            "probe": {"lambda1": 1e-5, "lambda2": 1e-3, "selection_rule": "gap"}}
     fig = plot_lambda(res)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["1e-05, 1e-05", "1e-05, 0.001"]
+    assert labels == ["1e-5, 1e-5", "1e-5, 1e-3"]  # one format for every penalty (figures.lam)
     head = dict((row[0], row[1]) for row in summary_sections(res)[0][2])
     assert head["probe penalty (λ1, λ2)"] == "1e-05, 0.001 (chosen on dev, rule gap)"
 

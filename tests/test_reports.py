@@ -113,7 +113,8 @@ def test_neuron_profiles_find_the_planted_word() -> None:
     x = np.zeros((len(words), 2), dtype=np.float32)
     x[:, 0] = [5.0 if w == "cat" else 0.0 for w in words]  # fires on "cat"
     x[:, 1] = [-3.0 if w == "dog" else 0.1 for w in words]  # negative on "dog"
-    prof = neuron_profiles(ArrayStore(x, ["l:0", "l:1"]), sentences, ["l:0", "l:1"], top_words=2, n_sentences=2)
+    prof = neuron_profiles(ArrayStore(x, ["l:0", "l:1"]), sentences, ["l:0", "l:1"], top_words=2, n_sentences=2,
+                          min_count=2)
     assert prof[0]["top_words"][0] == {"word": "cat", "mean": 5.0, "count": 2}
     assert {s["index"] for s in prof[0]["sentences"]} == {0, 1}
     assert prof[0]["sentences"][0]["activations"][1] == 5.0

@@ -12,7 +12,10 @@ from neuroscope.reporting.results import atomic_write
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 th{background:#f3f3f3}h2{border-bottom:1px solid #ddd;padding-bottom:3px}img{max-width:100%}
-.w{padding:1px 2px;border-radius:3px}.neuron{margin-bottom:1.2em}.muted{color:#777;font-size:12px}"""
+.w,.tok{display:inline-block;max-width:14em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
+vertical-align:bottom}.w{padding:1px 2px;border-radius:3px}.neuron{margin-bottom:1.2em;overflow-wrap:anywhere}
+.muted{color:#777;font-size:12px}.classes{font-weight:600}"""
+MAX_TOKEN = 24  # longer tokens are cut with an ellipsis (the full token in the title attribute)
 
 
 def esc(x: Any) -> str:
@@ -31,25 +34,56 @@ def image(path: str | Path, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
+def short(word: str, limit: int = MAX_TOKEN) -> str:
+    """A token cut to `limit` characters with an ellipsis (unchanged when it fits)."""
+    return word if len(word) <= limit else word[: limit - 1] + "…"
+
+
+def token(word: str, extra: str = "", cls: str = "tok", style: str = "") -> str:
+    """A token as a span: cut when long, the full token (and `extra`) in its title."""
+    title = word + (f" ({extra})" if extra else "")
+    return (f'<span class="{cls}" title="{esc(title)}"' + (f' style="{style}"' if style else "")
+            + f">{esc(short(word))}</span>")
+
+
 def coloured(words: list[str], acts: list[float], scale: float) -> str:
     """Words with the neuron's activation as background: red positive, blue negative."""
     spans = []
     for w, a in zip(words, acts, strict=True):
         alpha = min(1.0, abs(a) / scale) if scale > 0 else 0.0
         rgb = "192,57,43" if a >= 0 else "44,127,184"
-        spans.append(f'<span class="w" title="{a:.3f}" style="background:rgba({rgb},{alpha:.2f})">{esc(w)}</span>')
+        spans.append(token(w, f"{a:.3f}", "w", f"background:rgba({rgb},{alpha:.2f})"))
     return " ".join(spans)
 
 
-def neuron_section(profiles: list[dict[str, Any]]) -> str:
-    """Top words and coloured sentences of each profiled neuron."""
-    parts = []
+def _word_list(words: list[dict[str, Any]], counts: bool = True) -> str:
+    return ", ".join(token(w["word"], f"mean {w['mean']:.3f}, seen {w['count']} times")
+                     + f" ({w['mean']:.2f}" + (f", n={w['count']})" if counts else ")") for w in words)
+
+
+def class_line(neuron: str, classes: dict[str, list[str]] | None, rule: str) -> str:
+    """Which classes a neuron serves: the classes whose per-class top set (`rule`) holds it."""
+    if classes is None:
+        return ""
+    mine = classes.get(neuron) or []
+    text = (f'serves <span class="classes">{esc(", ".join(mine))}</span>' if mine
+            else "in no class's top set")
+    return f'<p>{text} <span class="muted">({esc(rule)})</span></p>'
+
+
+def neuron_section(profiles: list[dict[str, Any]], classes: dict[str, list[str]] | None = None,
+                   class_rule: str = "", min_count: int | None = None) -> str:
+    """Each profiled neuron: its classes (when the method ranks per class), top and lowest words
+    (types seen at least `min_count` times) and its strongest sentences in colour."""
+    seen = f"words seen at least {min_count} times" if min_count and min_count > 1 else "every word"
+    parts = [f'<p class="muted">Mean activation per word type over {esc(seen)} (report.min_count); long '
+             "tokens are cut, hover for the full token and the value.</p>"]
     for p in profiles:
-        top = ", ".join(f"{esc(w['word'])} ({w['mean']:.2f}, n={w['count']})" for w in p["top_words"])
-        low = ", ".join(f"{esc(w['word'])} ({w['mean']:.2f})" for w in p["bottom_words"][:5])
+        top = _word_list(p["top_words"]) or f"(no word seen at least {min_count} times)"
+        low = _word_list(p["bottom_words"][:5], counts=False) or "-"
         sents = "".join(f"<p>{coloured(s['words'], s['activations'], p['max_abs'])}</p>" for s in p["sentences"])
-        parts.append(f'<div class="neuron"><h3>{esc(p["neuron"])}</h3><p>top words: {top}</p>'
-                     f'<p class="muted">lowest: {low}</p>{sents}</div>')
+        parts.append(f'<div class="neuron"><h3>{esc(p["neuron"])}</h3>{class_line(p["neuron"], classes, class_rule)}'
+                     f'<p>top words: {top}</p><p class="muted">lowest: {low}</p>{sents}</div>')
     return "".join(parts)
 
 

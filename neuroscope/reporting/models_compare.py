@@ -78,7 +78,7 @@ def model_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
 def plot_models(runs: list[dict[str, Any]], rows: list[list[Any]]) -> Any:
     """Left: top-10 % minus bottom-10 % per property, a bar per model; right: the metric's relative
     damage vs % silenced, mean over the properties' top arms (solid) and random (dashed), per mode."""
-    from neuroscope.reporting.figures import _plt
+    from neuroscope.reporting.figures import MODE_NAMES, _plt, arm_name, plain_ticks
 
     plt = _plt()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -95,18 +95,20 @@ def plot_models(runs: list[dict[str, Any]], rows: list[list[Any]]) -> Any:
             xs = [float(k) for k in shares]
             if tops:
                 right.plot(xs, [sum(damage(view, c[k]) for c in tops) / len(tops) for k in shares], marker=".",
-                           label=f"{label} LCA top, {mode}", ls="-" if mode == "zero" else "-.")
+                           label=f"{label} LCA top, {MODE_NAMES.get(mode, mode)}", ls="-" if mode == "zero" else "-.")
             if "random" in view["curves"]:
                 right.plot(xs, [damage(view, view["curves"]["random"][k]) for k in shares], ls="--",
-                           label=f"{label} random, {mode}")
+                           label=f"{label} random, {MODE_NAMES.get(mode, mode)}")
     left.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(props))],
-                    [p.removeprefix("lca_") for p in props], rotation=30, fontsize=7)
+                    [arm_name(p) for p in props], rotation=30, fontsize=7)
     left.set_ylabel("accuracy: top 10 % minus bottom 10 %")
     left.set_title("How much the top neurons beat the bottom ones (probes retrained)", fontsize=9)
     left.legend(fontsize=7)
     right.set_xscale("symlog", linthresh=1)
     ticks = sorted({float(k) for r in runs for k in r["ablation"]["shares"]})
-    right.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    plain_ticks(right, ticks)
+    right.set_xlim(0, max(ticks))
+    right.axhline(0, color="#27ae60", lw=1, ls=":", label="nothing silenced (no damage)")
     right.set_xlabel("% of neurons silenced")
     right.set_ylabel("relative damage of the model's metric")
     right.set_title("Damage, mean over properties' top arms, vs random", fontsize=9)

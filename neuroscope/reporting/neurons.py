@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
+MIN_COUNT = 5  # words seen fewer times are left out of a neuron's top / lowest words (report.min_count)
+
 
 def neuron_profiles(store: Any, sentences: list[list[str]], neurons: list[str], top_words: int = 10,
-                    n_sentences: int = 2, min_count: int = 2) -> list[dict[str, Any]]:
+                    n_sentences: int = 2, min_count: int = MIN_COUNT) -> list[dict[str, Any]]:
     """For each neuron id: `top_words` / `bottom_words` (word types by mean activation over their
-    occurrences, types seen at least `min_count` times, with that mean and the count) and
+    occurrences, only types seen at least `min_count` times, with that mean and the count) and
     `sentences` (the `n_sentences` sentences holding its largest |activation|: words and activations).
     Ties: equal means in word-type order (sorted types), equal |activation| in corpus order.
     Reads only these neurons' columns of the store."""
@@ -23,7 +25,8 @@ def neuron_profiles(store: Any, sentences: list[list[str]], neurons: list[str], 
     acts = store.read(neurons)  # [tokens, k]
     types, word_ids = np.unique(np.array(words, dtype=object), return_inverse=True)
     counts = np.bincount(word_ids, minlength=len(types))  # [types]
-    eligible = counts >= min_count if (counts >= min_count).sum() >= top_words else counts >= 1
+    eligible = counts >= min_count
+    top_words = min(top_words, int(eligible.sum()))
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
     sent_of = np.repeat(np.arange(len(sentences)), np.diff(offsets))  # [tokens]
     out = []
@@ -53,3 +56,28 @@ def neuron_profiles(store: Any, sentences: list[list[str]], neurons: list[str], 
                            "activations": [float(v) for v in a[offsets[s]:offsets[s + 1]]]} for s in chosen],
         })
     return out
+
+
+def neuron_classes(res: dict[str, Any]) -> dict[str, list[str]] | None:
+    """Neuron id → the classes whose per-class top set (`ranking_detail.per_class`, LCA) holds it,
+    in class order; None when the method ranks without per-class sets."""
+    per_class = (res.get("ranking_detail") or {}).get("per_class")
+    if not per_class:
+        return None
+    out: dict[str, list[str]] = {}
+    for cls, ids in per_class.items():
+        for nid in ids:
+            out.setdefault(nid, []).append(cls)
+    return out
+
+
+def neuron_context(res: dict[str, Any], folder: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The neuron section's settings beside its profiles: each neuron's classes, the rule that chose
+    them (with `method.class_percentage` from the run's config.yaml in `folder`) and `min_count`."""
+    from neuroscope.reporting.figures import METHOD_NAMES, cutoffs
+
+    pct = cutoffs(res, folder)["class_percentage"]
+    mass = f"{100 * pct:g} %" if pct is not None else "method.class_percentage"
+    method = METHOD_NAMES.get(str(res.get("method")), str(res.get("method")))
+    return {"classes": neuron_classes(res), "min_count": int(settings.get("min_count", MIN_COUNT)),
+            "class_rule": f"{method}: the fewest neurons holding {mass} of a class's |weight| mass"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from neuroscope.reporting.figures import write_figures
 from neuroscope.reporting.html import image, neuron_section, table, write_page
-from neuroscope.reporting.neurons import neuron_profiles
+from neuroscope.reporting.neurons import MIN_COUNT, neuron_context, neuron_profiles
 from neuroscope.reporting.results import atomic_write, jsonable
 from neuroscope.reporting.summary import summary_sections
 
@@ -33,7 +33,7 @@ def run_report(res: dict[str, Any], out_dir: str | Path, store: Any = None, sent
                settings: dict[str, Any] | None = None) -> tuple[Path, dict[str, Path]]:
     """Figures, neuron profiles (`neurons.json`, when the store and its sentences are given) and
     `report.html` of a finished run; returns the report's path and the figures."""
-    opts = {"top_neurons": 10, "top_words": 10, "sentences": 2, **(settings or {})}
+    opts = {"top_neurons": 10, "top_words": 10, "sentences": 2, "min_count": MIN_COUNT, **(settings or {})}
     out = Path(out_dir)
     figures = write_figures(res, out)
     sections = [(title, table(cols, rows)) for title, cols, rows in summary_sections(res)]
@@ -43,10 +43,11 @@ def run_report(res: dict[str, Any], out_dir: str | Path, store: Any = None, sent
         sections.append(("Top neurons per class", table(["class", "neurons", "first of them"], rows)))
     k = int(opts["top_neurons"])
     if store is not None and sentences is not None and res.get("ranking") and k > 0:
-        profiles = neuron_profiles(store, sentences, res["ranking"][:k], int(opts["top_words"]), int(opts["sentences"]))
+        profiles = neuron_profiles(store, sentences, res["ranking"][:k], int(opts["top_words"]), int(opts["sentences"]),
+                                   int(opts["min_count"]))
         atomic_write(out / "neurons.json", json.dumps(jsonable(profiles), indent=1))
         sections.append((f"What the top {len(profiles)} neurons respond to (red +, blue -; hover for the value)",
-                         neuron_section(profiles)))
+                         neuron_section(profiles, **neuron_context(res, out, opts))))
     title = f"neuroscope: {res.get('model')} · {res.get('task')} · {res.get('method')}"
     return write_page(out / "report.html", title, sections), figures
 

@@ -185,41 +185,76 @@ def comparisons(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"localized": localized, "overlap": overlap, "agreement": agreement, "seeds": seeds}
 
 
+def _run_names(runs: list[dict[str, Any]]) -> list[str]:
+    """'model · task · method' per run, with ', seed N' where runs differ only in their seed."""
+    triples = [_label(r, "model", "task", "method") for r in runs]
+    return [t + (f", seed {r.get('seed')}" if triples.count(t) > 1 else "") for t, r in zip(triples, runs, strict=True)]
+
+
+def _curves_figure(curves: list[dict[str, Any]]) -> Any:
+    """Top k % of each run's ranking (solid) with its random k % (dashed) and oracle (dotted): as
+    accuracy when the runs share one task, else as a fraction of each run's own oracle."""
+    from neuroscope.reporting.figures import _plt, plain_ticks
+
+    plt = _plt()
+    relative = len({(r.get("task"), r.get("metric")) for r in curves}) > 1
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    colors = plt.get_cmap("tab10")
+    ticks: set[float] = set()
+    for i, (r, name) in enumerate(zip(curves, _run_names(curves), strict=True)):
+        oracle = score(r.get("oracle"))
+        scale = oracle if relative and oracle else 1.0
+        for kind, ls in (("top", "-"), ("random", "--")):
+            curve = _get(r, "subsets", kind) or {}
+            ks = [k for k in sorted(curve, key=float) if score(curve[k]) is not None]
+            ticks |= {float(k) for k in ks}
+            ax.plot([float(k) for k in ks], [score(curve[k]) / scale for k in ks], ls=ls, marker="." if kind == "top"
+                    else None, color=colors(i % 10), label=f"{name}: top k %" if kind == "top" else f"{name}: random k %")
+        if oracle is not None and not relative:
+            ax.axhline(oracle, ls=":", lw=1, color=colors(i % 10), label=f"{name}: oracle (all neurons)")
+    if relative:
+        ax.axhline(1.0, ls=":", lw=1, color="black", label="oracle: each run's probe on all neurons")
+    ax.set_xscale("log")
+    plain_ticks(ax, sorted(ticks))
+    ax.set_xlabel("% of neurons kept (log scale)")
+    metric = "R²" if any(r.get("metric") == "r2" for r in curves) else "accuracy"
+    ax.set_ylabel(f"test {metric} / the run's oracle" if relative else f"test {metric}")
+    ax.set_title("Probe on the top k % of each run's ranking (solid) vs random k % (dashed)"
+                 + ("\nrelative to each run's oracle (several tasks share the axis)" if relative
+                    else ", oracle dotted"), fontsize=9)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def _figures(runs: list[dict[str, Any]], comp: dict[str, Any], out: Path) -> dict[str, Path]:
-    from neuroscope.reporting.figures import _plt, save_figure
+    from neuroscope.reporting.figures import _plt, cutoffs, save_figure, top_text
 
     plt = _plt()
     figs: dict[str, Path] = {}
     curves = [r for r in runs if _get(r, "subsets", "top")]
     if curves:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for r in curves:
-            top = r["subsets"]["top"]
-            ks = sorted(top, key=float)
-            ax.plot([float(k) for k in ks], [score(top[k]) for k in ks], marker=".",
-                    label=_label(r, "model", "task", "method", "seed"))
-        ax.set_xscale("log")
-        ax.set_xlabel("% of neurons kept (top of each ranking)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title("Probe on the top k % of each run's ranking", fontsize=9)
-        ax.legend(fontsize=6)
-        fig.tight_layout()
-        figs["Accuracy on the top k % of each run's ranking"] = save_figure(fig, out / "sweep_curves.png")
+        figs["Accuracy on the top k % of each run's ranking, with random k % and the oracle"] = save_figure(
+            _curves_figure(curves), out / "sweep_curves.png")
     layered = [r for r in runs if r.get("layers") and r.get("ranking")]
     if layered:
         sites = list(dict.fromkeys(s for r in layered for s in r["layers"]))
         rows = [[(r["layers"].get(s) or {}).get("top_share") or 0.0 for s in sites] for r in layered]
-        fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(sites) + 3), max(2.5, 0.35 * len(rows) + 1.5)))
+        fig, ax = plt.subplots(figsize=(max(6.5, 0.6 * len(sites) + 4), max(2.8, 0.35 * len(rows) + 1.8)))
         im = ax.imshow(rows, cmap="Oranges", aspect="auto", vmin=0)
         ax.set_xticks(range(len(sites)), sites, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(rows)), [_label(r, "model", "task", "method") for r in layered], fontsize=7)
+        tops = [cutoffs(r)["layer_top_percent"] for r in layered]
+        same = len(set(tops)) == 1
+        names = [n + ("" if same else f" ({top_text(t)})") for n, t in zip(_run_names(layered), tops, strict=True)]
+        ax.set_yticks(range(len(rows)), names, fontsize=7)
         for i, row in enumerate(rows):
             for j, v in enumerate(row):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+        what = f"each run's {top_text(tops[0])} neurons" if same else "each run's top k % neurons"
         fig.colorbar(im, ax=ax, label="share of the run's top neurons")
-        ax.set_title("Where each property's top neurons live", fontsize=9)
+        ax.set_title(f"Where {what} live\n(share per site; a row sums to 1)", fontsize=9)
         fig.tight_layout()
-        figs["Where each run's top neurons live (share per site)"] = save_figure(fig, out / "sweep_layers.png")
+        figs["Where each run's top neurons live (share of its top k % per site)"] = save_figure(fig, out / "sweep_layers.png")
     for name, block in comp["overlap"].items():
         n = len(block["tasks"])
         fig, ax = plt.subplots(figsize=(1.0 * n + 2.5, 0.9 * n + 1.5))
