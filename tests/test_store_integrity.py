@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuroscope.hashing import cached_sha256, file_sha256
 from neuroscope.store import ActivationStore, extract, open_or_build
-from neuroscope.store.hashing import cached_sha256, file_sha256
 from tests.conftest import REPO
 from tests.fakes import HashNeurons
 from tests.fixture_corpus import distinct_conllu

@@ -21,7 +21,7 @@ from neuroscope import __version__
 from neuroscope.data.sentence import Sentence
 from neuroscope.errors import WriteError
 from neuroscope.files import atomic_write, cache_dir
-from neuroscope.store.hashing import cached_sha256
+from neuroscope.hashing import cached_sha256
 
 log = logging.getLogger(__name__)
 _memory: dict[str, list[Sentence]] = {}

@@ -6,7 +6,6 @@ then `~/.cache/neuroscope/data`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neuroscope.errors import DataError
+from neuroscope.hashing import sha256sum
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
             if p not in roots:
                 roots.append(p)
     return roots
-
-
-def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def regular_file(path: Path, key: str | None = None) -> Path:

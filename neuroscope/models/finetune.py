@@ -25,6 +25,7 @@ from neuroscope.config import build_known
 from neuroscope.data.glue import TextClassificationData
 from neuroscope.errors import ConfigError
 from neuroscope.models.base import read_checkpoint
+from neuroscope.models.sites import transformer_points
 from neuroscope.models.transformer import hub_kwargs, load_tokenizer, quiet_loading
 from neuroscope.registry import MODELS
 
@@ -95,8 +96,6 @@ class FinetuneModule(pl.LightningModule):
     def hook_points(self) -> dict[str, Any]:
         """The encoder's sites for ablation (`embeddings`, `layerN`, `layerN.mlp`, `layerN.attn`), named as
         `model=transformer model.path=<run>/hf_model` names them in a store."""
-        from neuroscope.ablation.sites import transformer_points
-
         if self.net is None:
             raise ConfigError(f"{NAME} has no network yet")
         return transformer_points(self.net.base_model)

@@ -13,8 +13,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from neuroscope.data.vocab import Vocab
 from neuroscope.errors import ConfigError
+from neuroscope.hashing import cached_sha256
 from neuroscope.models.base import read_checkpoint
-from neuroscope.store.hashing import cached_sha256
 
 CHECKPOINT_KEY = "neuroscope"  # our block in a Lightning checkpoint: arch, hparams, vocabularies
 CHECKPOINT_FORMAT = 1

@@ -35,6 +35,7 @@ from neuroscope.models.lstm_sites import (
     pool_words,
     resume_block,
 )
+from neuroscope.models.sites import HookPoint
 from neuroscope.registry import MODELS
 
 ARCH = "nlm_lstm"
@@ -62,6 +63,10 @@ class LanguageModel(nn.Module):
         """x [B, T] (starting with `<bos>`) → (next-word logits [B, T, V], every layer's output [B, T, H])."""
         outputs, _ = self.lstm(self.drop(self.embed(x)))  # unidirectional: padding at the end changes nothing
         return self.generator(self.drop(self.project(outputs[-1]))), outputs
+
+    def hook_points(self) -> dict[str, HookPoint]:
+        """Site `lm.l{i}`: layer i's LSTM output (the store's site of the same name)."""
+        return {f"lm.l{i}": HookPoint(m, 0, self.lstm.hidden) for i, m in enumerate(self.lstm.layers)}
 
 
 class NLMModule(pl.LightningModule):

@@ -34,6 +34,7 @@ from neuroscope.models.lstm_sites import (
     pool_words,
     resume_block,
 )
+from neuroscope.models.sites import HookPoint
 from neuroscope.registry import MODELS
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,17 @@ class NMTModel(nn.Module):
                 raise ConfigError(f"model.tie_embeddings: needs emb_dim == hidden, got {emb_dim} and {hidden}")
             self.generator.weight = self.tgt_embed.weight
         self.drop = nn.Dropout(dropout)
+
+    def hook_points(self) -> dict[str, HookPoint]:
+        """Sites `encoder.l{i}.fwd|bwd` (direction k: units k*H…(k+1)*H of layer i's output; the top
+        layer's final h also feeds the bridge) and `decoder.l{i}`, as the store names them."""
+        h, enc = self.hidden, self.encoder
+        dirs = ["fwd", "bwd"][: enc.dirs]
+        last = len(enc.layers) - 1
+        points = {f"encoder.l{i}.{d}": HookPoint(m, k * h, (k + 1) * h, direction=k, state_read_elsewhere=i == last)
+                  for i, m in enumerate(enc.layers) for k, d in enumerate(dirs)}
+        points.update({f"decoder.l{i}": HookPoint(m, 0, h) for i, m in enumerate(self.decoder.layers)})
+        return points
 
     def encode(self, src: Tensor, src_len: Tensor) -> tuple[Memory, State, list[Tensor]]:
         """src [B, S] → memory, the decoder's initial state, and every encoder layer's output [B, S, dirs * H]."""

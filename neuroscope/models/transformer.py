@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neuroscope.errors import ConfigError, StoreError
+from neuroscope.hashing import env_flag, folder_hashes
 from neuroscope.registry import MODELS
-from neuroscope.store.hashing import env_flag, folder_hashes
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with this module
     from torch import Tensor, nn

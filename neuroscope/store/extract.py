@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from neuroscope import __version__
 from neuroscope.errors import ConfigError, StoreError
 from neuroscope.files import atomic_json, atomic_path, locked, read_json, writing
+from neuroscope.hashing import files_unchanged
 from neuroscope.progress import allowed as progress_allowed
-from neuroscope.store.hashing import files_unchanged
 from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, npy_problem
 
 if TYPE_CHECKING:  # the store needs no model code at run time

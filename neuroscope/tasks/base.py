@@ -19,8 +19,8 @@ from neuroscope.data.corpora import corpus_file
 from neuroscope.data.root import locate
 from neuroscope.data.sentence import Sentence
 from neuroscope.errors import ConfigError, DataError
+from neuroscope.hashing import cached_sha256
 from neuroscope.registry import READERS, TASKS
-from neuroscope.store.hashing import cached_sha256
 
 log = logging.getLogger(__name__)
 
