@@ -15,12 +15,12 @@ from omegaconf import DictConfig
 
 from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
-from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import correlation_block, run_study
 from neuroscope.methods.base import inputs_of, rank
 from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.methods.floors import attach_heldout
 from neuroscope.probes import ProbeConfig
+from neuroscope.probes.splits import Splits
 from neuroscope.registry import MODELS
 from neuroscope.reporting.results import score
 from neuroscope.seeding import seed_everything

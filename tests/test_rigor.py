@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from neuroscope.errors import ConfigError
-from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import run_study, select_lambda, selection_rule
 from neuroscope.evaluation.subsets import STREAM_REPORT, STREAM_SELECTION, random_order
 from neuroscope.probes import ArrayChunks, ProbeConfig
+from neuroscope.probes.splits import Splits
 from neuroscope.tasks.base import control_labels
 
 CFG = ProbeConfig(seed=0, epochs=15, batch_size=128, lr=1e-2, lambda1=1e-3, lambda2=1e-3)

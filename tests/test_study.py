@@ -11,11 +11,11 @@ from omegaconf import open_dict
 
 from neuroscope.analysis import analyze
 from neuroscope.errors import ConfigError
-from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.study import select_lambda
 from neuroscope.evaluation.subsets import minimal_subset, n_of, subset_curves
 from neuroscope.methods.lca import lca
 from neuroscope.probes import ArrayChunks, ProbeConfig
+from neuroscope.probes.splits import Splits
 from tests.test_entrypoints import compose_analyze, overrides, study  # noqa: F401  (fixture)
 
 CFG = ProbeConfig(seed=0, epochs=15, batch_size=256, lr=1e-2, lambda1=1e-3, lambda2=1e-3)

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import ProbeConfig
+from neuroscope.probes.splits import Splits
 from neuroscope.progress import stage
 from neuroscope.store import ActivationStore
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.subsets import STREAM_REPORT, random_order
-from neuroscope.methods.base import NeuronRanking
+from neuroscope.methods.base import rank
 from neuroscope.probes import ProbeConfig
 from neuroscope.probes.regression import fit_regression, regression_scores
 
@@ -65,10 +65,12 @@ def run_regression_study(store: Any, corpus: Any, method: dict[str, Any], cfg: P
                      "dev_r2": regression_scores(oracle.predict(xdv), ydv)["r2"]}
     t1 = time.perf_counter()
     n = store.n_neurons
-    if name == "random":
-        ranking = NeuronRanking(np.random.default_rng(seed).permutation(n))
-    else:  # one output: |w| is LCA's weight mass and the weight norm alike
-        ranking = NeuronRanking.from_scores(np.abs(oracle.weight).astype(np.float64), seed=seed)
+    # Ranked through the method registry. With one output, LCA's weight mass per neuron is |w|, the
+    # weight norm's score: `lca` ranks as `weight_norm` (its class-percentage steps need classes).
+    ranker = "weight_norm" if name == "lca" else name
+    params = {k: v for k, v in method.items() if k != "name"} if ranker == name else {}
+    weight = np.asarray(oracle.weight, dtype=np.float64).reshape(1, -1)  # [1 output, neurons]
+    ranking = rank(ranker, params, n, {"probe": lambda: weight, "seed": lambda: seed})
     order = ranking.order
     out["timings"] = {"probe_seconds": info["seconds"], "method_seconds": time.perf_counter() - t1}
     draws = max(1, int(evaluation.get("random_draws", 5)))

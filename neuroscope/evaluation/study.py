@@ -16,7 +16,6 @@ import numpy as np
 
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.layers import layer_report
-from neuroscope.evaluation.splits import Splits
 from neuroscope.evaluation.subsets import (
     STREAM_SELECTION,
     minimal_subset,
@@ -29,6 +28,7 @@ from neuroscope.evaluation.subsets import (
 from neuroscope.methods.base import NeuronRanking, inputs_of, rank
 from neuroscope.methods.lca import lca
 from neuroscope.probes import Probe, ProbeConfig
+from neuroscope.probes.splits import Splits
 from neuroscope.progress import Step, stage
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import Probe, ProbeConfig
+from neuroscope.probes.splits import Splits
 from neuroscope.progress import stage
 
 # Independent random streams of one study seed: the random subsets a study reports never share

@@ -9,6 +9,6 @@ BUILTINS = {
     "minilm": "neuroscope.models.transformer",
     "nmt_lstm": "neuroscope.models.nmt",
     "nlm_lstm": "neuroscope.models.nlm",
-    "probe": "neuroscope.models.probe",
+    "probe": "neuroscope.probes.trainable",
     "finetune_transformer": "neuroscope.models.finetune",
 }

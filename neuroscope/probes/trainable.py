@@ -18,12 +18,12 @@ import torch
 
 from neuroscope.config import build
 from neuroscope.errors import ConfigError
-from neuroscope.evaluation.splits import Splits
 from neuroscope.probes import ProbeConfig
 from neuroscope.probes.data import moments
 from neuroscope.probes.lightning import ProbeModule, loader
 from neuroscope.probes.probe import mixed_rows
 from neuroscope.probes.saved import save_probe, store_meta
+from neuroscope.probes.splits import Splits
 from neuroscope.registry import MODELS
 from neuroscope.store import corpus_store
 from neuroscope.tasks import load_task
