@@ -93,7 +93,7 @@ def tie_orderings() -> dict[str, Any]:
     out["iou"] = iou(acts, labels).order.tolist()
     sentences = [[f"w{(7 * i + j) % 50}" for j in range(6)] for i in range(60)]
     prof = neuron_profiles(ArrayStore(acts[:360], [f"l:{j}" for j in range(300)]), sentences,
-                           [f"l:{j}" for j in range(0, 300, 30)], top_words=10, n_sentences=3)
+                           [f"l:{j}" for j in range(0, 300, 30)], top_words=10, n_sentences=3, min_count=1)
     out["profiles"] = [{"top": [t["word"] for t in p["top_words"]], "bottom": [t["word"] for t in p["bottom_words"]],
                         "sentences": [s["index"] for s in p["sentences"]]} for p in prof]
     return out
@@ -116,7 +116,7 @@ def test_neuron_profiles_order_equal_means_by_type_and_equal_activations_by_corp
     sentences = [[f"t{(3 * i + j) % 40:02d}" for j in range(4)] for i in range(40)]
     level = [float(int(w[1:]) % 3) for s in sentences for w in s]
     x = np.array(level, dtype=np.float32)[:, None]  # [tokens, 1]
-    prof = neuron_profiles(ArrayStore(x, ["l:0"]), sentences, ["l:0"], top_words=10, n_sentences=3)[0]
+    prof = neuron_profiles(ArrayStore(x, ["l:0"]), sentences, ["l:0"], top_words=10, n_sentences=3, min_count=1)[0]
     assert [t["word"] for t in prof["top_words"]] == [f"t{i:02d}" for i in range(2, 40, 3)][:10]
     assert [t["word"] for t in prof["bottom_words"]] == [f"t{i:02d}" for i in range(0, 40, 3)][:10]
     firing = [i for i, s in enumerate(sentences) if any(int(w[1:]) % 3 == 2 for w in s)]
