@@ -170,3 +170,20 @@ def test_an_experiment_config_overrides_the_primary_configs_keys() -> None:
     assert compose(["experiment=minilm_upos_fp16"]).store.dtype == "float16"
     assert compose(["experiment=dalvi2019_nlm"]).protocol == "dalvi2019"
     assert compose(["experiment=durrani2022_finetune"]).protocol == "durrani2022"
+
+
+def test_docs_example_runs(project: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/examples/api_quickstart.py (shown on the docs' API page) runs as written, with the tiny
+    model and corpus added as overrides (they come after its keyword arguments and win)."""
+    import runpy
+
+    import neuroscope
+    from neuroscope.api import study as real
+    monkeypatch.setattr(neuroscope, "study", lambda **kw: real(
+        **kw, overrides=[*project["overrides"], "evaluation.seeds=1"], output_dir=tmp_path / "run"), raising=False)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(REPO / "docs" / "examples" / "api_quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "probe on all" in out and "minimal subset:" in out
+    assert (tmp_path / "run" / "subsets_from_python.png").is_file()

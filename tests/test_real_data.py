@@ -36,7 +36,7 @@ def test_minilm_on_a_slice_of_ud_dev(tmp_path: Path) -> None:
     assert "NN" in res["classes"] and "DT" in res["classes"]
 
 
-# The README's default-study figures (section "Measured", 2026-11-27): MiniLM x UPOS of UD EWT dev,
+# The default-study figures of docs/measurements.md (2026-11-27): MiniLM x UPOS of UD EWT dev,
 # 80/10/10 by sentence, seed 0. Subset accuracies by percent: top, random (mean), bottom.
 README_STUDY = {
     "oracle": 0.938, "macro_f1": 0.868, "control": 0.680, "selectivity": 0.258, "lambda": 1e-3,
