@@ -5,7 +5,6 @@ failure), the cache folder, a lock beside a path, and OS write errors in plain w
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -138,13 +137,13 @@ def read_json(path: str | Path) -> Any:
 @contextmanager
 def locked(path: str | Path) -> Iterator[None]:
     """Exclusive lock on `path` (through a file `.<name>.lock` beside it), so parallel runs build
-    or update it once."""
+    or update it once. `filelock` takes an OS lock (flock) where the file system has one and falls
+    back to a lock file where it does not (e.g. Lustre mounted without `flock`), so that runs on
+    several nodes of a shared file system exclude each other too."""
+    from filelock import FileLock
+
     path = Path(path)
     lock = path.parent / f".{path.name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(lock):
+        yield

@@ -135,6 +135,11 @@ def test_damaged_store_is_detected_and_rebuilt(tmp_path: Path, damage: str) -> N
 CONCURRENT = textwrap.dedent("""
     import sys
     from pathlib import Path
+    if sys.argv[2] == "no-flock":  # a shared file system without flock (Lustre without -o flock)
+        import errno, fcntl
+        def refuse(*args):
+            raise OSError(errno.ENOSYS, "Function not implemented")
+        fcntl.flock = refuse
     from tests.fakes import HashNeurons
     from tests.test_store import SENTENCES
     from neuroscope.store import extract
@@ -144,9 +149,12 @@ CONCURRENT = textwrap.dedent("""
 """)
 
 
-def test_two_runs_at_once_share_one_intact_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("locks", ["flock", "no-flock"])
+def test_two_runs_at_once_share_one_intact_store(tmp_path: Path, locks: str) -> None:
+    """Two processes build one store: one builds, the other waits and reuses it, with OS locks or,
+    where the file system has none, filelock's lock files."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(tmp_path)], env=env, cwd=REPO,
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(tmp_path), locks], env=env, cwd=REPO,
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=180)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
