@@ -151,11 +151,20 @@ def _unlabelled(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]
 def _store(cfg: DictConfig, node: dict[str, Any], corpus: Any, key: str) -> tuple[Any, bool]:
     """The activation store of the model `node` over the corpus: found through the index without
     loading the model, or built (the model loaded only then)."""
+    saes = node.get("sae")
+    node = {k: v for k, v in node.items() if k != "sae"}  # the base store does not depend on the SAEs
+
     def make_source() -> Any:  # only when the store must be built: loads torch and the model
         seed_everything(int(cfg.seed), torch=True)
         return build(MODELS, node, key)
 
-    return corpus_store(make_source, node, corpus, to_dict(cfg.store))
+    store, reused = corpus_store(make_source, node, corpus, to_dict(cfg.store))
+    if not saes:
+        return store, reused
+    from neuroscope.sae.site import split_sae, with_latents  # model.sae: latents as sites
+
+    store, derived_reused = with_latents(store, split_sae({"sae": saes})[1])
+    return store, reused and derived_reused
 
 
 def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> list[PairStats]:

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-from neuroscope.config import build
+from neuroscope.config import build, to_dict
 from neuroscope.errors import ConfigError
 from neuroscope.registry import MODELS, set_plugin_dirs
 from neuroscope.reporting.loggers import experiment_logger
@@ -70,7 +70,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, out_dir)
-    model = build(MODELS, cfg.model, "model")
+    node = to_dict(cfg.model)
+    if node.pop("sae", None):
+        raise ConfigError("model.sae: SAE latents are a site for analyze.py; train.py trains the model itself")
+    model = build(MODELS, node, "model")
     if not isinstance(model, pl.LightningModule):
         raise ConfigError(
             f"model '{cfg.model.name}' is not trainable (train.py trains LightningModules); "

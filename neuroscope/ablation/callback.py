@@ -87,7 +87,8 @@ class NeuronAblation(pl.Callback):
     def __init__(self, rankings: Mapping[str, Sequence[str]], shares: Sequence[float] = DEFAULT_SHARES,
                  mode: str | Sequence[str] = "zero", where: str = "output", values: Any = None, random_draws: int = 3,
                  seed: int = 0, bottom: bool = True, stage: str = "test", out_dir: str | Path | None = None,
-                 stats: Mapping[str, tuple[float, float, float]] | None = None) -> None:
+                 stats: Mapping[str, tuple[float, float, float]] | None = None,
+                 saes: Mapping[str, Any] | None = None) -> None:
         if not rankings or any(len(r) == 0 for r in rankings.values()):
             raise ConfigError("ablation.rankings: give at least one non-empty ranking of neuron ids")
         bad = [s for s in shares if not 0 <= float(s) <= 100]
@@ -107,6 +108,7 @@ class NeuronAblation(pl.Callback):
         self.modes, self.where, self.values, self.stats = modes, where, values, stats
         self.random_draws, self.seed, self.bottom, self.stage = int(random_draws), int(seed), bottom, stage
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.saes = dict(saes or {})  # {site: SAE module}: rankings may name its latents (`site.sae:i`)
         self.results: dict[str, Any] | None = None
 
     def random_pool(self) -> list[str]:
@@ -168,7 +170,7 @@ class NeuronAblation(pl.Callback):
                     for arm, order in arms.items():
                         curve = measured.setdefault(mode, {}).setdefault(arm, {"0": baseline})
                         for share in self.shares[1:]:
-                            with silence(pl_module, top_share(order, share), mode, self.values, self.where):
+                            with silence(pl_module, top_share(order, share), mode, self.values, self.where, self.saes):
                                 curve[share_key(share)] = float(pl_module.ablation_metric(batches))
                             step(note=f"{mode} {arm} {share:g} %")
                         log.info("ablation %s %s: %s", mode, arm, {k: round(v, 3) for k, v in curve.items()})

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from neuroscope.ablation.latents import is_latent, silence_latents
+from neuroscope.ablation.outputs import split_output as _split
 from neuroscope.ablation.sites import HookPoint, hook_points, network
 from neuroscope.errors import ConfigError
 
@@ -94,22 +96,6 @@ def _fill(x: Tensor, columns: Tensor, values: Tensor | None, source: Tensor | No
     else:
         x[..., columns] = 0
     return x
-
-
-def _split(output: Any, kind: str) -> tuple[Tensor, Any]:
-    """The hidden-state tensor of a module output and a function rebuilding the output around it."""
-    if kind == "lstm":
-        out, state = output
-        if isinstance(out, PackedSequence):
-            return out.data, lambda d, st: (out._replace(data=d), st)
-        return out, lambda d, st: (d, st)
-    if isinstance(output, Tensor):
-        return output, lambda d, st: d
-    if isinstance(output, tuple):
-        return output[0], lambda d, st: (d, *output[1:])
-    if hasattr(output, "last_hidden_state"):
-        raise ConfigError("ablation: hooking a whole model output is not supported; hook a layer")
-    raise ConfigError(f"ablation: cannot read the output of a {type(output).__name__} site")
 
 
 def _output_hook(clamps: list[_Clamp], mode: str, recording: Recording | None, key: int) -> Any:
@@ -206,9 +192,20 @@ def lstm_steps(lstm: nn.LSTM, x: Any, hx: tuple[Tensor, Tensor] | None = None,
 
 @contextmanager
 def silence(model: Any, neurons: Iterable[str], mode: str = "zero", values: Any = None,
-            where: str = "output") -> Iterator[None]:
+            where: str = "output", saes: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Clamp `neurons` (`site:unit` ids) of `model` while the block runs (see the module doc).
-    `values`: {neuron: value} for mode=mean, a `Recording` for mode=patch."""
+    `values`: {neuron: value} for mode=mean, a `Recording` for mode=patch. SAE latents
+    (`layer2.sae:17`) among `neurons` are silenced through their SAE, `saes={site: SAE}`
+    (neuroscope.ablation.latents)."""
+    neurons = list(neurons)
+    latents = [n for n in neurons if is_latent(n)]
+    if latents:
+        if mode == "patch":
+            raise ConfigError("ablation: mode=patch copies a site's output; SAE latents use zero or mean")
+        with silence_latents(model, saes or {}, latents, mode, values), \
+                silence(model, [n for n in neurons if not is_latent(n)], mode, values, where):
+            yield
+        return
     if mode not in MODES:
         raise ConfigError(f"ablation.mode: expected one of {MODES}, got '{mode}'")
     if where not in WHERE:

@@ -184,7 +184,7 @@ def measure(cfg: DictConfig, module: pl.LightningModule, rankings: dict[str, lis
 def lightning_module(node: dict[str, Any], key: str = "model.checkpoint") -> pl.LightningModule:
     """The trainable LightningModule of a checkpoint written by train.py (NMT, LM, plugins); a bad
     checkpoint is a `ConfigError` naming `key`."""
-    bare = {k: v for k, v in node.items() if k not in ("checkpoint", "sites", "aggregation", "device")}
+    bare = {k: v for k, v in node.items() if k not in ("checkpoint", "sites", "aggregation", "device", "sae")}
     module = build(MODELS, bare, "model")
     if not isinstance(module, pl.LightningModule) or not hasattr(module, "make_datamodule"):
         raise ConfigError(f"ablation: model '{node['name']}' has no trainable LightningModule with its data "
