@@ -159,12 +159,13 @@ def _store(cfg: DictConfig, node: dict[str, Any], corpus: Any, key: str) -> tupl
         return build(MODELS, node, key)
 
     store, reused = corpus_store(make_source, node, corpus, to_dict(cfg.store))
-    if not saes:
-        return store, reused
-    from neuroscope.sae.site import split_sae, with_latents  # model.sae: latents as sites
+    if saes:
+        from neuroscope.sae.site import split_sae, with_latents  # model.sae: latents as sites
 
-    store, derived_reused = with_latents(store, split_sae({"sae": saes})[1])
-    return store, reused and derived_reused
+        store, derived_reused = with_latents(store, split_sae({"sae": saes})[1])
+        reused = reused and derived_reused
+    sites = cfg.store.get("sites")
+    return (store.view(list(sites)) if sites else store), reused
 
 
 def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> list[PairStats]:

@@ -79,3 +79,18 @@ def test_config_entries_are_checked(base: ActivationStore, tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="already has the site"):
         build_latents(base, {"layer1": ReluEncoder(5, 3)}, tmp_path / "d1")
         build_latents(ActivationStore(tmp_path / "d1"), {"layer1": ReluEncoder(5, 3)}, tmp_path / "d2")
+
+
+def test_a_view_of_some_sites_reads_their_columns_under_their_names(base: ActivationStore, tmp_path: Path) -> None:
+    build_latents(base, {"layer1": ReluEncoder(5, 7)}, tmp_path / "d")
+    full = ActivationStore(tmp_path / "d")
+    view = full.view(["layer1.sae", "embeddings"])
+    assert view.sites == ["layer1.sae", "embeddings"] and view.n_neurons == 12
+    assert view.neurons[:2] == ["layer1.sae:0", "layer1.sae:1"] and view.neurons[7] == "embeddings:0"
+    np.testing.assert_array_equal(view.read(), full.read(view.neurons))
+    np.testing.assert_array_equal(np.concatenate([b for _, b in view.iter_shards()]), view.read())
+    assert full.sites == ["embeddings", "layer1", "layer1.sae"]  # the store itself is unchanged
+    from neuroscope.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"store.sites: \['layer9'\]: not sites of this store"):
+        full.view(["layer9"])

@@ -9,6 +9,7 @@ Layout of a store folder:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,19 @@ class ActivationStore:
         self.shards: list[dict[str, Any]] = self.manifest["shards"]
         starts = np.cumsum([0] + [self.units[s] for s in self.sites])
         self._site_start = dict(zip(self.sites, starts[:-1].tolist(), strict=True))
+
+    def view(self, sites: Sequence[str]) -> ActivationStore:
+        """The same store seen through some of its sites (`store.sites`), in the given order: neuron
+        ids keep their names, columns are renumbered; nothing is copied."""
+        unknown = [s for s in sites if s not in self.units]
+        if unknown or not sites:
+            raise StoreError(f"store.sites: {unknown or 'none given'}: not sites of this store; sites: {self.sites}")
+        out = copy.copy(self)
+        out.sites = list(dict.fromkeys(sites))
+        out.units = {s: self.units[s] for s in out.sites}
+        starts = np.cumsum([0] + [out.units[s] for s in out.sites])
+        out._site_start = dict(zip(out.sites, starts[:-1].tolist(), strict=True))
+        return out
 
     def damaged(self) -> list[str]:
         """Problems of the files on disk (missing shard files, wrong shape, dtype or size), found
