@@ -438,10 +438,49 @@ def plot_similarity(res: dict[str, Any], cut: Cut | None = None) -> Any:
     return fig
 
 
+def plot_k_sparse(res: dict[str, Any], cut: Cut | None = None) -> Any:
+    """k-sparse probing: mean F1 of the one-vs-rest probes on each class's top k neurons, and the
+    accuracy of a probe on the union of those sets, against the all-neuron probe's (dashed)."""
+    block = res.get("k_sparse")
+    if not block or not block.get("ks"):
+        return None
+    plt = _plt()
+    ks = [int(k) for k in block["ks"]]
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    nan = float("nan")
+    f1 = [block["mean_f1"].get(str(k)) for k in ks]
+    union = [block["union"][str(k)] for k in ks]
+    own = "its own ranking" if block.get("per_class_ranking") else "the overall ranking (no per-class scores)"
+    ax.plot(ks, [nan if v is None else v for v in f1], marker="o", color=KIND_COLORS["top"],
+            label=f"mean F1 over classes: class vs rest, its top k by {own}")
+    ax.plot(ks, [u["accuracy"] for u in union], marker="s", color="#2c3e50",
+            label="accuracy: all classes, union of the classes' top-k sets")
+    for k, u in zip(ks, union, strict=True):
+        ax.annotate(f"{u['n_neurons']}", (k, u["accuracy"]), textcoords="offset points", xytext=(0, -12),
+                    ha="center", fontsize=6, color="#2c3e50")
+    oracle = block.get("oracle") or {}
+    if oracle.get("mean_f1") is not None:
+        ax.axhline(oracle["mean_f1"], ls="--", color=KIND_COLORS["top"], lw=1,
+                   label="all neurons: mean per-class F1 of the multi-class probe")
+    if oracle.get("accuracy") is not None:
+        ax.axhline(oracle["accuracy"], ls="--", color="black", lw=1, label="oracle: probe on all neurons, accuracy")
+    ax.set_xscale("log")
+    if len(ks) > 1:
+        ax.set_xlim(min(ks) / 1.3, max(ks) * 1.3)
+    plain_ticks(ax, [float(k) for k in ks])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("k = neurons per class (log scale; numbers under the squares: neurons in the union)")
+    ax.set_ylabel("test F1 / accuracy")
+    ax.set_title(f"k-sparse probing: a probe on each class's top k neurons\n{_label(res)}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, Callable[..., Any]] = {
     "subsets": plot_subsets, "layers": plot_layers, "classes": plot_classes,
     "ablation": plot_ablation, "lambda_search": plot_lambda, "comparison": plot_comparison,
-    "similarity": plot_similarity,
+    "similarity": plot_similarity, "k_sparse": plot_k_sparse,
 }
 
 

@@ -87,6 +87,25 @@ def neuron_section(profiles: list[dict[str, Any]], classes: dict[str, list[str]]
     return "".join(parts)
 
 
+def k_sparse_section(block: dict[str, Any]) -> str:
+    """results.json's `k_sparse` as a table per k: mean F1 and balanced accuracy of the per-class
+    probes, and the probe on the union of the classes' top-k sets."""
+    def f(x: Any) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    rows = [[k, f(block["mean_f1"].get(str(k))), f(block.get("mean_balanced_accuracy", {}).get(str(k))),
+             block["union"][str(k)]["n_neurons"], f(block["union"][str(k)]["accuracy"]),
+             f(block["union"][str(k)]["macro_f1"])] for k in block["ks"]]
+    oracle = block.get("oracle") or {}
+    rows.append(["all neurons", f(oracle.get("mean_f1")), "-", "-", f(oracle.get("accuracy")), f(oracle.get("macro_f1"))])
+    source = ("each class's own ranking" if block.get("per_class_ranking")
+              else "the overall ranking for every class (the method has no per-class scores)")
+    note = (f'<p class="muted">A probe per class (class vs rest) on its top k neurons by {esc(source)}; '
+            "the union row trains one probe on all classes. Test split; see k_sparse_saebench.json.</p>")
+    return note + table(["k", "mean F1", "mean balanced accuracy", "union: neurons", "union: accuracy",
+                         "union: macro-F1"], rows)
+
+
 def page(title: str, sections: list[tuple[str, str]]) -> str:
     """A whole HTML document: a title and (heading, inner HTML) sections."""
     body = "".join(f"<h2>{esc(h)}</h2>{inner}" for h, inner in sections)

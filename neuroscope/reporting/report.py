@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroscope.reporting.figures import write_figures
-from neuroscope.reporting.html import image, neuron_section, table, write_page
+from neuroscope.reporting.html import image, k_sparse_section, neuron_section, table, write_page
 from neuroscope.reporting.neurons import MIN_COUNT, neuron_context, neuron_profiles
 from neuroscope.reporting.results import atomic_write, jsonable
 from neuroscope.reporting.summary import summary_sections
@@ -21,6 +21,7 @@ CAPTIONS = {
     "ablation": "The model's metric with each ranking's top (and bottom) k % silenced",
     "lambda_search": "λ search on dev",
     "comparison": "Where each property's top neurons sit, and a probe per site, before and after",
+    "k_sparse": "k-sparse probing: a probe on each class's top k neurons",
 }
 
 
@@ -38,6 +39,8 @@ def run_report(res: dict[str, Any], out_dir: str | Path, store: Any = None, sent
     figures = write_figures(res, out)
     sections = [(title, table(cols, rows)) for title, cols, rows in summary_sections(res)]
     sections += [(CAPTIONS.get(name, name), image(path, name)) for name, path in figures.items()]
+    if res.get("k_sparse"):
+        sections.append(("k-sparse probing (test)", k_sparse_section(res["k_sparse"])))
     rows = per_class_rows(res)
     if rows:
         sections.append(("Top neurons per class", table(["class", "neurons", "first of them"], rows)))
