@@ -87,6 +87,15 @@ def percent_list(value: Any) -> str | None:
     return f"{', '.join(map(str, repeated))} given more than once; list each k % once" if repeated else None
 
 
+def k_list(value: Any) -> str | None:
+    """A non-empty list of distinct neuron counts >= 1 (the store's size is checked when it is known)."""
+    problem = each(integer(1))(value)
+    if problem:
+        return problem
+    repeated = sorted({int(float(v)) for v in value if [float(x) for x in value].count(float(v)) > 1})
+    return f"{', '.join(map(str, repeated))} given more than once; list each k once" if repeated else None
+
+
 def each(item: Check, non_empty: bool = True) -> Check:
     """A list whose every entry passes `item` (problems of all entries are joined)."""
 
@@ -157,6 +166,7 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("evaluation.control", boolean),
     ("evaluation.control_subsets", boolean),
     ("evaluation.layer_probes", boolean),
+    ("evaluation.k_sparse", optional(k_list)),
     ("task.control", boolean),
     ("task.control_seed", integer()),
     ("task.unknown_label", choice("unk", "skip", "error")),

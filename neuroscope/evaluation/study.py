@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from neuroscope.errors import ConfigError
+from neuroscope.evaluation.k_sparse import check_ks, k_sparse
 from neuroscope.evaluation.layers import layer_report
 from neuroscope.evaluation.subsets import (
     STREAM_SELECTION,
@@ -138,7 +139,8 @@ def run_study(store: Any, splits: Splits, classes: list[str], method: dict[str, 
     `extra_inputs`: method inputs the caller provides (e.g. `pairs` of a correlation method);
     `keep` receives the oracle probe and its settings (`oracle`, `cfg`)."""
     n_controls = 1 if isinstance(control, Splits) else len(control or [])
-    phases = 5 + bool(selection.get("enabled")) + bool(n_controls) + (int(evaluation.get("seeds", 1)) > 1)
+    phases = 5 + bool(selection.get("enabled")) + bool(n_controls) + (int(evaluation.get("seeds", 1)) > 1) \
+        + bool(evaluation.get("k_sparse"))
     with stage("study", total=phases) as phase:
         return _run_study(store, splits, classes, method, probe_cfg, selection, evaluation, seed, control,
                           extra_inputs, keep, phase)
@@ -150,6 +152,7 @@ def _run_study(store: Any, splits: Splits, classes: list[str], method: dict[str,
                keep: dict[str, Any] | None, phase: Step) -> dict[str, Any]:
     """run_study's work, `phase()` after each of its phases (progress only)."""
     t0 = time.perf_counter()
+    ks = check_ks(evaluation.get("k_sparse"), splits.train.n_neurons)  # a bad k fails before any probe
     out: dict[str, Any] = {}
     cfg = probe_cfg
     params = dict(method)
@@ -219,6 +222,11 @@ def _run_study(store: Any, splits: Splits, classes: list[str], method: dict[str,
     phase(note="layers")
     out["layers"] = layer_report(store, splits, order, float(evaluation["layer_top_percent"]), eval_cfg,
                                  bool(evaluation.get("layer_probes", True)))
+    if ks:  # k-sparse probing: each class's own top k neurons (evaluation/k_sparse.py)
+        phase(note="k-sparse")
+        t2 = time.perf_counter()
+        out["k_sparse"] = k_sparse(splits, ranking, classes, store.neurons, ks, eval_cfg)
+        out["timings"]["k_sparse_seconds"] = time.perf_counter() - t2
     n_seeds = int(evaluation.get("seeds", 1))
     phase(note="seeds" if n_seeds > 1 else "done")
     if n_seeds > 1:  # how stable "how localized" is: ranking, top-k curve and minimal subset again per seed

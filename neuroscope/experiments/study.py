@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from neuroscope.config import to_dict
+from neuroscope.evaluation.k_sparse import write_saebench
 from neuroscope.experiments.base import Experiment, Outcome
 from neuroscope.pipeline import study
 from neuroscope.registry import EXPERIMENTS
@@ -22,4 +23,5 @@ class Study(Experiment):
         keep: dict = {}
         results = study(cfg, to_dict(cfg.task), to_dict(cfg.model), to_dict(cfg.get("method")) or None, keep,
                         out_dir)
+        write_saebench(results, out_dir)  # evaluation.k_sparse: k_sparse_saebench.json beside results.json
         return Outcome(results, keep.get("store"), keep.get("corpus"))
