@@ -2,10 +2,14 @@
 
 from neuroscope.methods import (  # noqa: F401  (registration)
     cca,
+    f_stat,
     iou,
+    l1_binary,
     lca,
     maxcorr,
+    mean_diff,
     mincorr,
+    mutual_info,
     probeless,
     random,
     regcorr,

@@ -130,4 +130,5 @@ def lca(probe: np.ndarray, classes: list[str], seed: int = 0, search_stride: int
     return NeuronRanking(order, -step.astype(float), {
         "entry_step": step, "search_stride": search_stride, "class_percentage": class_percentage,
         "per_class": {c: v.tolist() for c, v in per_class.items()},
+        "class_scores": w.astype(np.float64),  # [classes, neurons] |weight|, rows in `classes` order
     })
