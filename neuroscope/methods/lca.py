@@ -121,7 +121,7 @@ def lca(probe: np.ndarray, classes: list[str], seed: int = 0, search_stride: int
         class_percentage: float = 0.05) -> NeuronRanking:
     """The LCA ranking of all neurons (never-entering ones last, by summed |weight|; remaining
     ties, such as all-zero columns of a sparse probe, in a seeded random order), with each
-    class's top neurons at `class_percentage` of its weight mass as detail."""
+    class's top neurons at `class_percentage` of its weight mass and |W| (`class_scores`) as detail."""
     w = probe_weights(probe)
     step = entry_steps(w, search_stride)
     order = np.lexsort((np.random.default_rng(seed).permutation(w.shape[1]), -w.sum(0), step))
