@@ -10,5 +10,6 @@ BUILTINS = {
     "nmt_lstm": "neuroscope.models.nmt",
     "nlm_lstm": "neuroscope.models.nlm",
     "probe": "neuroscope.probes.trainable",
+    "sae": "neuroscope.sae.training",
     "finetune_transformer": "neuroscope.models.finetune",
 }
