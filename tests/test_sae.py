@@ -151,6 +151,14 @@ def test_the_stream_covers_each_token_once_and_shuffles_by_epoch(tmp_path: Path)
     assert torch.cat(list(ordered))[:, 0].numpy().tolist() == np.nonzero(mask)[0].tolist()
 
 
+def test_max_tokens_ends_training(tmp_path: Path) -> None:
+    x, _, _ = sparse_data(3000, 8, atoms=16, active=2, seed=0)
+    split = split_of(len(x))
+    module = fit(row_store(x, tmp_path / "stores"), split, epochs=50, k=2, max_tokens=1000)
+    assert int(module.tokens_seen) == 1024 and module.current_epoch <= 1  # 4 batches of 256, then stop
+    assert int(module.trainer.global_step) == 4
+
+
 def random_sae(arch: str, seed: int = 0, **kw: Any) -> SparseAutoencoder:
     sae = SparseAutoencoder(12, 40, arch, k=5, seed=seed, **kw)
     g = torch.Generator().manual_seed(seed + 1)
@@ -211,6 +219,11 @@ def test_bad_sae_folders_and_settings_are_named(tmp_path: Path) -> None:
     (tmp_path / "s" / "cfg.json").write_text(json.dumps({**cfg, "d_sae": 41}))
     with pytest.raises(ConfigError, match=r"W_enc must have shape \(12, 41\)"):
         load_sae(tmp_path / "s")
+    old = {k: v for k, v in cfg.items() if k not in ("architecture", "k")}  # a pre-6.0 SAELens cfg.json
+    (tmp_path / "s" / "cfg.json").write_text(json.dumps({**old, "activation_fn": "topk",
+                                                          "activation_fn_kwargs": {"k": 5}}))
+    x = torch.randn(20, 12)
+    assert torch.equal(load_sae(tmp_path / "s").encode(x), random_sae("topk").encode(x))
     with pytest.raises(ConfigError, match="sae.site: which site"):
         SAEConfig.from_dict({})
     with pytest.raises(ConfigError, match="sae.architecture: 'gated'"):
