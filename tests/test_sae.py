@@ -266,3 +266,31 @@ def test_train_py_model_sae_writes_results_and_the_sae_folder(tmp_path: Path, ti
             train(bad)
         assert not list((tmp_path / "stores2").glob("*/manifest.json"))
         bad.model.store.root = str(tmp_path / "stores")
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, tiny_bert: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from neuroscope.training import train
+
+    corpus = distinct_conllu(tmp_path / "a.conllu", n=60)
+    common = ["model=sae", f"task.file={corpus}", "model.source.name=transformer", f"+model.source.path={tiny_bert}",
+              f"model.store.root={tmp_path / 'stores'}", "model.store.progress=false", "sae.batch_tokens=32",
+              "sae.k=4", "sae.site=layer2", "sae.dead_tokens=100", "trainer=cpu", "trainer.enable_progress_bar=false",
+              "logger=none", "early_stopping_patience=null"]
+
+    def run(name: str, epochs: int, *extra: str) -> dict[str, Tensor]:
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=[*common, f"trainer.max_epochs={epochs}",
+                                                          f"output_dir={tmp_path / name}", *extra])
+        train(cfg)
+        last = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+        assert last["epoch"] == epochs - 1
+        return last["state_dict"]  # the SAE after the last epoch, its counters and scale
+
+    straight = run("straight", 3)
+    run("first", 2)
+    resumed = run("resumed", 3, f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
+    assert set(resumed) == set(straight) >= {"sae.W_enc", "since_fired", "tokens_seen", "scale"}
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=0, msg=name)
