@@ -73,4 +73,5 @@ class SAEConfig:
         return d_sae
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict."""
         return asdict(self)

@@ -34,7 +34,8 @@ class SiteTokens(torch.utils.data.IterableDataset):
         self.buffer_tokens = max(int(buffer_tokens), 2 * self.batch_tokens)
 
     def __len__(self) -> int:
-        return -(-self.n_tokens // self.batch_tokens)  # the last batch may be short
+        """Batches per pass (the last may be short)."""
+        return -(-self.n_tokens // self.batch_tokens)
 
     def blocks(self, order: list[int]) -> Iterator[np.ndarray]:
         """[rows, d_in] of each shard in `order` that has selected tokens."""
@@ -43,6 +44,7 @@ class SiteTokens(torch.utils.data.IterableDataset):
                 yield self.store.shard_block(i, [self.site], rows=self.rows[i])
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        """One pass over the tokens: shuffled by (seed, epoch) or in store order."""
         if not self.shuffle:  # store order, one shard in memory at a time
             carry = self._empty()
             for block in self.blocks(list(range(len(self.rows)))):
@@ -68,9 +70,11 @@ class SiteTokens(torch.utils.data.IterableDataset):
         yield from self._batches(rest[rng.permutation(len(rest))])
 
     def _empty(self) -> np.ndarray:
+        """[0, d_in] float32."""
         return np.zeros((0, self.store.units[self.site]), dtype=np.float32)
 
     def _batches(self, x: np.ndarray) -> Iterator[torch.Tensor]:
+        """`x` cut into batches of `batch_tokens` rows (the last may be short)."""
         for lo in range(0, len(x), self.batch_tokens):
             yield torch.from_numpy(np.ascontiguousarray(x[lo:lo + self.batch_tokens]))
 
@@ -105,15 +109,19 @@ class SiteData(pl.LightningDataModule):
         self.batch_tokens, self.seed, self.buffer_tokens, self.epoch = batch_tokens, seed, buffer_tokens, epoch
 
     def _loader(self, part: int, shuffle: bool) -> torch.utils.data.DataLoader:
+        """Batches of split `part` (0 train, 1 dev, 2 test), in this process."""
         ds = SiteTokens(self.store, self.site, self.split == part, self.batch_tokens, shuffle, self.seed,
                         self.buffer_tokens, self.epoch)
         return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
+        """Shuffled train batches."""
         return self._loader(0, True)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
+        """Dev batches in store order."""
         return self._loader(1, False)
 
     def test_dataloader(self) -> torch.utils.data.DataLoader:
+        """Test batches in store order."""
         return self._loader(2, False)

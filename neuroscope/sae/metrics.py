@@ -12,6 +12,7 @@ class HeldOut:
     """Running sums over held-out batches (float64); `result()` gives the metrics."""
 
     def __init__(self, d_in: int, d_sae: int, dense_share: float = 0.1) -> None:
+        """Empty sums for an SAE of `d_in` inputs and `d_sae` latents."""
         self.dense_share = dense_share
         self.n = 0
         self.err = 0.0

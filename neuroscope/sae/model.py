@@ -65,6 +65,7 @@ class SparseAutoencoder(nn.Module):
         return z @ self.W_dec + self.b_dec
 
     def forward(self, x: Tensor) -> Tensor:
+        """The reconstruction decode(encode(x))."""
         return self.decode(self.encode(x))
 
     @torch.no_grad()

@@ -53,6 +53,7 @@ def save_sae(sae: SparseAutoencoder, folder: str | Path, metadata: dict[str, Any
 
 
 def _cfg_error(path: Path, msg: str) -> ConfigError:
+    """A ConfigError naming the cfg.json."""
     return ConfigError(f"{path}: {msg}")
 
 

@@ -78,19 +78,23 @@ class SAEModule(pl.LightningModule):
         self._held: HeldOut | None = None
 
     def make_datamodule(self, data_cfg: Mapping[str, Any] | None = None) -> SiteData:
+        """The site's train / dev / test batches (train.py calls it)."""
         return SiteData(self.store, self.site, self.split, self.cfg.batch_tokens, self.cfg.seed,
                         self.cfg.buffer_tokens, lambda: self.current_epoch)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over the SAE's parameters at `sae.lr`."""
         return torch.optim.Adam(self.sae.parameters(), lr=self.cfg.lr)
 
     def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> int | None:
+        """Stop the run once `sae.max_tokens` training tokens were seen."""
         if self.cfg.max_tokens is not None and int(self.tokens_seen) >= self.cfg.max_tokens:
             self.trainer.should_stop = True
             return -1  # ends the epoch; should_stop ends the run
         return None
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        """MSE (+ L1 for relu) + AuxK on dead latents; updates the dead-latent counters."""
         x = batch * self.scale
         pre = self.sae.pre_activations(x)
         z = self.sae.activate(pre)
@@ -117,12 +121,15 @@ class SAEModule(pl.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.sae.project_decoder_grad()  # unit-norm decoder rows: step along the sphere...
+        """Unit-norm decoder rows: step along the sphere..."""
+        self.sae.project_decoder_grad()
 
     def on_train_batch_end(self, outputs: Any, batch: Tensor, batch_idx: int) -> None:
-        self.sae.normalize_decoder()  # ...and back onto it
+        """...and back onto it."""
+        self.sae.normalize_decoder()
 
     def _held_out_step(self, batch: Tensor) -> None:
+        """Add a held-out batch to the running metrics."""
         x = batch * self.scale
         z = self.sae.encode(x)
         if self._held is None:
@@ -130,20 +137,25 @@ class SAEModule(pl.LightningModule):
         self._held.add(x, self.sae.decode(z), z)
 
     def _log_held_out(self, prefix: str) -> None:
+        """Log the pass's metrics as `<prefix>/<name>` and start afresh."""
         held, self._held = self._held, None
         if held is not None:
             self.log_dict({f"{prefix}/{k}": v for k, v in held.result().items()})
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        """Accumulate dev metrics."""
         self._held_out_step(batch)
 
     def on_validation_epoch_end(self) -> None:
+        """Log val/fvu, val/mean_l0, val/dead, val/dense."""
         self._log_held_out("val")
 
     def test_step(self, batch: Tensor, batch_idx: int) -> None:
+        """Accumulate test metrics."""
         self._held_out_step(batch)
 
     def on_test_epoch_end(self) -> None:
+        """Log test/fvu, test/mean_l0, test/dead, test/dense."""
         self._log_held_out("test")
 
     def raw_sae(self) -> SparseAutoencoder:
