@@ -12,6 +12,7 @@ BUILTINS = {
     "finetune_ablation": "neuroscope.experiments.finetune_ablation",
     "durrani2022": "neuroscope.experiments.durrani2022",
     "report": "neuroscope.experiments.report",
+    "features_vs_neurons": "neuroscope.experiments.features_vs_neurons",
 }
 TRIGGERS = {"report.input": "report", "ablation": "dalvi2019", "comparison": "durrani2022"}
 DEFAULT = "study"
