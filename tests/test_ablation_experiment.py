@@ -247,3 +247,20 @@ def test_a_bad_checkpoint_is_named_by_its_index_in_one_line(seeds: dict[str, obj
         assert str(info.value).startswith(f"checkpoints[1]: {bad} ") and message in str(info.value)
         assert "\n" not in str(info.value) and "model.checkpoint" not in str(info.value)
         assert not (out / "studies").exists() and not (tmp_path / "s").exists()
+
+
+def test_sae_latents_are_ranked_and_silenced_inside_the_lm(seeds: dict[str, object], tmp_path: Path) -> None:
+    """model.sae on lm.l1: the study ranks neurons and latents together, and the ablation silences
+    latents through the SAE (the metric moves off its baseline)."""
+    from neuroscope.sae.model import SparseAutoencoder
+    from neuroscope.sae.saelens import save_sae
+
+    folder = save_sae(SparseAutoencoder(8, 24, "topk", k=3, seed=0), tmp_path / "sae", {"hook_name": "lm.l1"})
+    res = analyze(compose_analyze(experiment_overrides(seeds, "nlm_lstm", tmp_path / "r", [
+        "ablation.properties=[{name: upos}]", "ablation.correlation=[]", f"+model.sae={{lm.l1: {folder}}}"])))
+    study = json.loads((tmp_path / "r" / "studies" / "lca_upos" / "results.json").read_text())
+    assert study["store"]["sites"] == ["lm.l0", "lm.l1", "lm.l1.sae"] and study["store"]["n_neurons"] == 16 + 24
+    assert any(n.startswith("lm.l1.sae:") for n in study["ranking"])
+    block = res["ablation"]
+    for mode in ("zero", "mean"):
+        assert block["curves"][mode]["lca_upos_top"]["50"] != block["baseline"]

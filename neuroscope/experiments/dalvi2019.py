@@ -97,6 +97,7 @@ def plan(cfg: DictConfig) -> Plan:
     for other, key in zip(others, keys[1:], strict=True):  # each checkpoint loads, before any study
         lightning_module(other, key)
     widths = {site: point.width for site, point in hook_points(module).items()}
+    widths.update({f"{site}.sae": int(sae.W_enc.shape[1]) for site, sae in latent_saes(node).items()})  # model.sae
     for name, ranking in rankings.items():
         if problem := unknown_sites(ranking, widths):
             raise ConfigError(f"ablation.rankings.{name}: {problem}")
@@ -157,6 +158,17 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def latent_saes(node: dict[str, Any]) -> dict[str, Any]:
+    """{site: SAE module} of `model.sae`, so that rankings naming latents (`layer2.sae:17`) are
+    silenced through their SAE inside the model."""
+    if not node.get("sae"):
+        return {}
+    from neuroscope.sae.saelens import load_sae
+    from neuroscope.sae.site import split_sae
+
+    return {site: load_sae(folder).eval() for site, folder in split_sae(node)[1].items()}
+
+
 def measure(cfg: DictConfig, module: pl.LightningModule, rankings: dict[str, list[str]], ab: dict[str, Any],
             out_dir: Path, store_path: str | None) -> dict[str, Any]:
     """Run `trainer.test` (or validate) of the loaded checkpoint with a `NeuronAblation` callback on
@@ -169,7 +181,8 @@ def measure(cfg: DictConfig, module: pl.LightningModule, rankings: dict[str, lis
     callback = NeuronAblation(rankings, shares=ab.get("shares") or (0,), mode=modes, stats=stats,
                               where=ab.get("where", "output"), values=values,
                               random_draws=int(ab.get("random_draws", 3)), seed=int(cfg.seed),
-                              bottom=bool(ab.get("bottom", True)), stage=ab.get("stage", "test"), out_dir=out_dir)
+                              bottom=bool(ab.get("bottom", True)), stage=ab.get("stage", "test"), out_dir=out_dir,
+                              saes=latent_saes(to_dict(cfg.model)))
     trainer = pl.Trainer(logger=False, callbacks=[callback], enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=False, accelerator="cpu", devices=1)
     if callback.stage == "test":
