@@ -4,16 +4,11 @@ and probeless; a study runs end to end with them."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from omegaconf import open_dict
 from scipy.stats import f_oneway
 from sklearn.metrics import mutual_info_score
 
-from neuroscope.analysis import analyze
 from neuroscope.errors import ConfigError
 from neuroscope.methods import NeuronRanking, rank
 from neuroscope.methods.f_stat import f_stat
@@ -152,23 +147,6 @@ def test_lca_and_probeless_class_scores() -> None:
     lca = rank("lca", {}, 3, {"probe": lambda: weight, "classes": lambda: ["A", "B"], "seed": lambda: 0})
     assert lca.detail["class_scores"].dtype == np.float64
     np.testing.assert_array_equal(lca.detail["class_scores"], np.abs(weight).astype(np.float64))
-
-
-@pytest.mark.parametrize("method", ["f_stat", "mutual_info"])
-def test_a_study_with_a_sparse_ranker_writes_its_ranking(study: dict[str, Path], method: str) -> None:  # noqa: F811
-    out = study["root"] / method
-    cfg = compose_analyze(overrides(study, out) + [
-        f"method={method}", "evaluation.percents=[50]", "probe.epochs=2", "probe.selection.enabled=false",
-        "evaluation.layer_probes=false", "evaluation.control=false"])
-    with open_dict(cfg):
-        cfg.evaluation.minimal_delta = 0.5
-    res = analyze(cfg)
-    saved = json.loads((out / "results.json").read_text())
-    assert saved["method"] == method and saved["ranking"] == res["ranking"]
-    assert len(saved["ranking"]) == 48 == len(set(saved["ranking"]))
-    scores = saved["ranking_scores"]
-    assert len(scores) == 48 and all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
-    assert scores[0] > 0
 
 
 def test_l1_fit_meets_the_lasso_optimality_conditions() -> None:

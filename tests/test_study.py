@@ -91,7 +91,7 @@ def test_analyze_with_lca_writes_the_results_contract(study: dict[str, Path]) ->
     assert res["ranking"] == saved["ranking"]
 
 
-@pytest.mark.parametrize("method", ["probeless", "iou", "weight_norm", "random"])
+@pytest.mark.parametrize("method", ["probeless", "iou", "weight_norm", "random", "f_stat", "mutual_info"])
 def test_every_builtin_method_runs_a_study(study: dict[str, Path], method: str) -> None:  # noqa: F811
     out = study["root"] / method
     cfg = compose_analyze(overrides(study, out) + [
@@ -101,6 +101,8 @@ def test_every_builtin_method_runs_a_study(study: dict[str, Path], method: str) 
         cfg.evaluation.minimal_delta = 0.5
     res = analyze(cfg)
     assert res["method"] == method and len(res["ranking"]) == 48 and "control" not in res
+    scores = res["ranking_scores"]  # sparse rankers (f_stat, mutual_info) too: finite, best first
+    assert len(scores) == 48 and all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
 
 
 def test_study_with_wandb_logs_tables_offline(study: dict[str, Path]) -> None:  # noqa: F811
