@@ -164,7 +164,7 @@ def test_default_sites_units_and_fingerprint_are_unchanged(tiny_bert: Path) -> N
 def test_config_node_reaches_the_source(tiny_bert: Path) -> None:
     from hydra import compose, initialize_config_dir
 
-    from neuroscope.config import build
+    from neuroscope.config import build, to_dict
     from neuroscope.registry import MODELS
     from tests.conftest import REPO
 
@@ -173,7 +173,8 @@ def test_config_node_reaches_the_source(tiny_bert: Path) -> None:
             assert list(compose(config_name="analyze", overrides=[f"model={name}"]).model.sites) == ["hidden"]
         cfg = compose(config_name="analyze", overrides=["model=transformer", f"model.path={tiny_bert}",
                                                         "model.sites=[hidden,mlp]"])
-    assert build(MODELS, cfg.model, "model").sites[-2:] == ["layer2", "layer2.mlp"]
+    node = {k: v for k, v in to_dict(cfg.model).items() if k != "sae"}  # model.sae is the study's, not the source's
+    assert build(MODELS, node, "model").sites[-2:] == ["layer2", "layer2.mlp"]
 
 
 def test_bad_kinds_unknown_architectures_and_shared_modules(tiny_bert: Path, tmp_path: Path) -> None:
