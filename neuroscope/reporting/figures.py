@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from neuroscope.files import atomic_path
+from neuroscope.reporting.agreement import plot_agreement
 from neuroscope.reporting.results import mode_views, score
 
 KIND_COLORS = {"top": "#c0392b", "random": "#7f8c8d", "bottom": "#2c7fb8"}
@@ -480,7 +481,7 @@ def plot_k_sparse(res: dict[str, Any], cut: Cut | None = None) -> Any:
 FIGURES: dict[str, Callable[..., Any]] = {
     "subsets": plot_subsets, "layers": plot_layers, "classes": plot_classes,
     "ablation": plot_ablation, "lambda_search": plot_lambda, "comparison": plot_comparison,
-    "similarity": plot_similarity, "k_sparse": plot_k_sparse,
+    "similarity": plot_similarity, "k_sparse": plot_k_sparse, "agreement": plot_agreement,
 }
 
 

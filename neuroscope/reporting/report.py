@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from neuroscope.reporting.agreement import agreement_section
 from neuroscope.reporting.figures import write_figures
 from neuroscope.reporting.html import image, k_sparse_section, neuron_section, table, write_page
 from neuroscope.reporting.neurons import MIN_COUNT, neuron_context, neuron_profiles
@@ -22,6 +23,7 @@ CAPTIONS = {
     "lambda_search": "λ search on dev",
     "comparison": "Where each property's top neurons sit, and a probe per site, before and after",
     "k_sparse": "k-sparse probing: a probe on each class's top k neurons",
+    "agreement": "Do ranking methods agree? IoU of each method's top k with the consensus, and pairwise",
 }
 
 
@@ -41,6 +43,8 @@ def run_report(res: dict[str, Any], out_dir: str | Path, store: Any = None, sent
     sections += [(CAPTIONS.get(name, name), image(path, name)) for name, path in figures.items()]
     if res.get("k_sparse"):
         sections.append(("k-sparse probing (test)", k_sparse_section(res["k_sparse"])))
+    if res.get("agreement"):
+        sections.append(("Method agreement", agreement_section(res["agreement"])))
     rows = per_class_rows(res)
     if rows:
         sections.append(("Top neurons per class", table(["class", "neurons", "first of them"], rows)))
