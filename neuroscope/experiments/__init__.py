@@ -13,6 +13,7 @@ BUILTINS = {
     "durrani2022": "neuroscope.experiments.durrani2022",
     "report": "neuroscope.experiments.report",
     "features_vs_neurons": "neuroscope.experiments.features_vs_neurons",
+    "method_agreement": "neuroscope.experiments.method_agreement",
 }
 TRIGGERS = {"report.input": "report", "ablation": "dalvi2019", "comparison": "durrani2022"}
 DEFAULT = "study"

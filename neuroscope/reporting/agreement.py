@@ -30,10 +30,9 @@ def agreement_table(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _ticks(ks: list[int]) -> list[int]:
-    """Plain 1-2-5 ticks (10, 20, 50, 100) within the ks, or the ks themselves when too few fit."""
+    """Plain 1-2-5 ticks (10, 20, 50, 100) within the ks, and the smallest and largest k."""
     steps = [m * 10 ** e for e in range(0, 7) for m in (1, 2, 5)]
-    out = [t for t in steps if min(ks) <= t <= max(ks)]
-    return out if len(out) >= 2 else list(ks)
+    return sorted({min(ks), max(ks), *(t for t in steps if min(ks) <= t <= max(ks))})
 
 
 def plot_agreement(res: dict[str, Any], cut: Any = None) -> Any:
@@ -51,7 +50,7 @@ def plot_agreement(res: dict[str, Any], cut: Any = None) -> Any:
     ks = [int(k) for k in block["ks"]]
     methods = block["methods"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), gridspec_kw={"width_ratios": [1, 1, 1.15]})
-    colors = plt.get_cmap("tab10").colors
+    colors = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # grey is random's
     for ax, scope, what in ((axes[0], "per_class", "per class (mean over classes)"),
                             (axes[1], "overall", "overall ranking")):
         for i, m in enumerate(methods):
