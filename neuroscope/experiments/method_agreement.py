@@ -158,7 +158,8 @@ def _probe(cfg: DictConfig, splits: Any) -> tuple[Any, dict[str, Any]]:
 
     params = to_dict(cfg.probe)
     selection = params.pop("selection", {"enabled": False})
-    params.pop("load", None), params.pop("save", None)
+    for key in ("load", "save"):  # nothing loaded; the shared probe is not kept
+        params.pop(key, None)
     pcfg = ProbeConfig.from_dict({**params, "seed": int(cfg.seed)})
     rule = "fixed"
     if selection.get("enabled"):
@@ -258,7 +259,8 @@ class MethodAgreement(Experiment):
 
     def check(self, cfg: DictConfig) -> list[str]:
         methods = cfg.get("methods")
-        problems = check_methods(list(methods) if methods is not None and OmegaConf.is_list(methods) else methods)
+        methods = list(methods) if OmegaConf.is_list(methods) else methods
+        problems = check_methods(methods)
         settings = to_dict(cfg.get("agreement")) or {}
         ks = settings.get("ks")
         if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and k > 0 for k in ks):
@@ -269,7 +271,7 @@ class MethodAgreement(Experiment):
         exclude = settings.get("exclude") or []
         if not isinstance(exclude, list):
             problems.append(f"agreement.exclude: a list of method names, got {exclude!r}")
-        elif isinstance(methods, list) or OmegaConf.is_list(methods):
+        elif isinstance(methods, list):
             if not [m for m in methods if m not in exclude]:
                 problems.append("agreement.exclude: leaves no method to build the consensus from")
         params = settings.get("params") or {}
