@@ -223,12 +223,19 @@ class TransformerNeurons:
         model: Any = None,
         tokenizer: Any = None,
         sites: str | Iterable[str] | None = ("hidden",),
+        dtype: str = "float32",
     ) -> None:
+        from neuroscope.models.base import torch_device, torch_dtype
+
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"model.aggregation: expected one of {AGGREGATIONS}, got '{aggregation}'")
         self.path, self.aggregation, self.device, self.revision = str(path), aggregation, device, revision
-        self.model = model if model is not None else _load_model(self.path, revision)
-        self.model.to(device).eval()
+        self._device = torch_device(device)  # checked before any model is loaded
+        self.dtype = str(dtype)
+        self._dtype = torch_dtype(self.dtype, self._device)
+        self.model = model if model is not None else _load_model(self.path, revision, self._dtype)
+        self.model.to(device=self._device, dtype=self._dtype).eval()
+        self._host: Any = None  # the device-to-host hand-over, made at the first batch
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.path, revision)
         if self.tokenizer.pad_token is None:  # GPT-2 has none; padding is masked anyway
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
@@ -291,6 +298,8 @@ class TransformerNeurons:
             "aggregation": self.aggregation,
             "max_length": self.max_length,
         }
+        if self.dtype != "float32":  # the forward's dtype changes the numbers (float32 stores keep their key)
+            fp["dtype"] = self.dtype
         if self._hooked:  # which modules the new kinds read (absent by default: old stores keep their key)
             smap = site_map(self.model)
             fp["site_modules"] = {k: f"{smap.layers}.{{i}}.{getattr(smap, k)}" for k in self.kinds if k != "hidden"}
@@ -335,14 +344,25 @@ class TransformerNeurons:
         return pieces
 
     def extract(self, sentences: list[list[str]]) -> dict[str, Tensor]:
-        """{site: [words, units]} for the batch, words in sentence order."""
+        """{site: [words, units]} float32 on the host for the batch, words in sentence order."""
+        (acts,) = self.extract_batches([sentences])
+        return acts
+
+    def extract_batches(self, batches: Iterable[list[list[str]]]) -> Iterator[dict[str, Tensor]]:
+        """What `extract` returns for each batch, in order; on CUDA batch i+1's forward is launched
+        before batch i's copy to pinned host memory is waited for (docs/scale/gpu.md)."""
+        from neuroscope.models.base import host_copies, pipelined
+
+        if self._host is None:
+            self._host = host_copies(self._device)
+        return pipelined(batches, self._forward, self._host)
+
+    def _forward(self, sentences: list[list[str]]) -> dict[str, Tensor]:
+        """{site: [words, units]} float32 on the model's device; queued without waiting for the device
+        (the index arithmetic stays on the host, indices go over from pinned memory)."""
         import torch
 
-        with torch.inference_mode():
-            return self._extract(sentences)
-
-    def _extract(self, sentences: list[list[str]]) -> dict[str, Tensor]:
-        import torch
+        from neuroscope.models.base import to_device
 
         pieces = self._pieces(sentences)
         enc = self.tokenizer(
@@ -356,15 +376,17 @@ class TransformerNeurons:
             ids = torch.tensor([-1 if w is None else w + offset for w in enc.word_ids(b)])
             word_of[b] = ids
             offset += len(words)
-        inputs = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = {k: to_device(v, self._device) for k, v in enc.items()
+                  if k in ("input_ids", "attention_mask", "token_type_ids")}
+        flat_word = word_of.reshape(-1)  # [batch * positions]
+        rows = (flat_word >= 0).nonzero().squeeze(1)  # positions that hold a word's subword
+        on_device = to_device(rows, self._device)
         with _captured(self._hooked) as calls:  # hooks only for this forward
             out = self.model(**inputs, output_hidden_states="hidden" in self.kinds)
-        flat_word = word_of.reshape(-1)  # [batch * positions]
-        keep = flat_word >= 0
         return {
             site: _aggregate(self._site_output(out, calls, site, layer, kind, (batch, positions))
-                             .reshape(batch * positions, -1)[keep.to(self.device)].cpu(),
-                             flat_word[keep], offset, self.aggregation)
+                             .reshape(batch * positions, -1).index_select(0, on_device),
+                             flat_word[rows], offset, self.aggregation)
             for site, layer, kind in self._plan
         }
 
@@ -377,20 +399,25 @@ class TransformerNeurons:
 
 
 def _aggregate(vectors: Tensor, word: Tensor, n_words: int, how: str) -> Tensor:
-    """Pool subword vectors [subwords, units] into word vectors [n_words, units] by word index."""
+    """Pool subword vectors [subwords, units] (any dtype, any device) into float32 word vectors
+    [n_words, units] on the same device, by the host tensor `word` (each subword's word index)."""
     import torch
 
-    if how == "mean":
-        sums = torch.zeros(n_words, vectors.shape[1], dtype=vectors.dtype).index_add_(0, word, vectors)
+    from neuroscope.models.base import to_device
+
+    word = word.cpu()
+    if how == "mean":  # summed in float32 whatever the model's dtype
+        sums = torch.zeros(n_words, vectors.shape[1], dtype=torch.float32, device=vectors.device)
+        sums.index_add_(0, to_device(word, vectors.device), vectors.float())
         counts = torch.bincount(word, minlength=n_words).clamp_min(1).unsqueeze(1)
-        return sums / counts
+        return sums / to_device(counts, vectors.device)
     pos = torch.arange(len(word))
     pick = torch.full((n_words,), -1 if how == "last" else len(word), dtype=torch.long)
     if how == "last":
         pick.scatter_reduce_(0, word, pos, reduce="amax")
     else:
         pick.scatter_reduce_(0, word, pos, reduce="amin")
-    return vectors[pick]
+    return vectors.index_select(0, to_device(pick, vectors.device)).float()
 
 
 def _max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
@@ -420,12 +447,13 @@ def quiet_loading() -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def _load_model(path: str, revision: str | None) -> Any:
+def _load_model(path: str, revision: str | None, dtype: Any = None) -> Any:
+    """The `AutoModel` of `path`, its weights loaded in `dtype` (a torch dtype; None: float32)."""
     from transformers import AutoModel
 
     quiet_loading()
     try:
-        return AutoModel.from_pretrained(path, **hub_kwargs(revision))
+        return AutoModel.from_pretrained(path, dtype=dtype, **hub_kwargs(revision))
     except OSError as exc:
         raise ConfigError(
             f"model.path: cannot load '{path}': {exc}\n"
