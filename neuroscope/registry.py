@@ -141,6 +141,11 @@ def set_plugin_dirs(dirs: list[str | Path]) -> None:
     _plugin_dirs[:] = [plugin_dir(d) for d in dirs]
 
 
+def plugin_dirs() -> list[Path]:
+    """The plugin folders in use (`plugins.dirs`, as resolved), e.g. for worker processes."""
+    return [d.resolve() for d in _plugin_dirs]
+
+
 def plugin_dir(folder: str | Path) -> Path:
     """`folder` as given when absolute or present under the working directory, else under the project."""
     path = Path(folder).expanduser()

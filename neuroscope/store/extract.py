@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,14 @@ from neuroscope.errors import ConfigError, StoreError
 from neuroscope.files import atomic_json, atomic_path, locked, read_json, writing
 from neuroscope.hashing import files_unchanged
 from neuroscope.progress import allowed as progress_allowed
+from neuroscope.store.parallel import (
+    BuildPlan,
+    build_plan,
+    merge_reports,
+    run_ranges,
+    torch_threads,
+)
+from neuroscope.store.shards import fill_missing
 from neuroscope.store.store import FORMAT_VERSION, MANIFEST, ActivationStore, npy_problem
 
 if TYPE_CHECKING:  # the store needs no model code at run time
@@ -83,11 +90,12 @@ def corpus_store(make_source: Callable[[], NeuronSource], model_config: dict[str
                  store_cfg: Mapping[str, Any]) -> tuple[ActivationStore, bool]:
     """`open_or_build` over a task corpus's words with the `store` config node's settings
     (root, dtype, shard_tokens, batch_tokens, progress); returns (store, reused)."""
+    plan = build_plan(store_cfg)  # store.engine / workers / threads, checked before any model loads
     store, reused, _ = open_or_build(
         make_source, model_config, corpus.words, Path(store_cfg["root"]).expanduser(),
         dtype=store_cfg.get("dtype", "float32"), shard_tokens=int(store_cfg.get("shard_tokens", 8192)),
         batch_tokens=int(store_cfg.get("batch_tokens", 1024)), sources=corpus.sources,
-        name=str(model_config.get("name")), progress=bool(store_cfg.get("progress", True)))
+        name=str(model_config.get("name")), progress=bool(store_cfg.get("progress", True)), plan=plan)
     return store, reused
 
 
@@ -105,7 +113,8 @@ def open_or_build(make_source: Callable[[], NeuronSource], model_config: dict[st
         log.info("reusing activation store %s (model not loaded)", store.path)
         return store, True, None
     source = make_source()
-    store, reused = extract(source, sentences, root, dtype=dtype, shard_tokens=shard_tokens, **kwargs)
+    store, reused = extract(source, sentences, root, dtype=dtype, shard_tokens=shard_tokens,
+                            make_source=make_source, **kwargs)
     files = source.input_files() if hasattr(source, "input_files") else None
     if files:  # sources that cannot name their files are always built (correct, only slower)
         atomic_json(root / "index" / f"{key}.json", {"store": store.path.name, "files": files,
@@ -143,91 +152,16 @@ def plan_shards(lengths: list[int], shard_tokens: int) -> list[dict[str, int]]:
     return shards
 
 
-def _batches(order: list[int], lengths: list[int], batch_tokens: int) -> Iterator[list[int]]:
-    """Groups of sentence indices (sorted by length) of at most ~batch_tokens padded positions."""
-    batch: list[int] = []
-    longest = 0
-    for i in order:
-        longest = max(longest, lengths[i])
-        if batch and longest * (len(batch) + 1) > batch_tokens:
-            yield batch
-            batch, longest = [], lengths[i]
-        batch.append(i)
-    if batch:
-        yield batch
-
-
-def allocate(path: Path, dtype: str, shape: tuple[int, int]) -> np.memmap:
-    """A new memory-mapped .npy file `[rows, units]` whose blocks are reserved on disk at once, so
-    a full disk fails here as an OSError (ENOSPC) rather than later as a SIGBUS inside the map."""
-    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    size = path.stat().st_size
-    if size and hasattr(os, "posix_fallocate"):
-        with open(path, "r+b") as f:
-            try:
-                os.posix_fallocate(f.fileno(), 0, size)
-            except OSError as exc:  # it names no file: name it
-                raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    return arr
-
-
-def checked(values: np.ndarray, site: str, dtype: str, batch: list[list[str]], first: list[int]) -> np.ndarray:
-    """`values` [batch words, units] cast to the store's dtype; a NaN or inf from the model, or a
-    value beyond float16's range, is a StoreError naming site, unit, word and sentence.
-    `batch` holds the batch's sentences, `first` their indices in the corpus."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = values.astype(dtype, copy=False)
-    bad = ~np.isfinite(out)
-    if not bad.any():
-        return out
-    row, unit = (int(x) for x in np.argwhere(bad)[0])  # the first one, in word order
-    ends = np.cumsum([len(words) for words in batch])  # [sentences] end row of each sentence
-    k = int(np.searchsorted(ends, row, side="right"))
-    word = batch[k][row - (int(ends[k - 1]) if k else 0)]
-    value = values[row, unit]
-    where = f"site {site}, unit {unit} (neuron '{site}:{unit}'), word '{word}' of sentence {first[k] + 1}"
-    if not np.isfinite(value):
-        raise StoreError(f"the model emitted {value} at {where}; the store was not finished. Its weights or "
-                         "inputs hold NaN/inf: check model.path / model.checkpoint (a diverged training?)")
-    limit = float(np.finfo(dtype).max)
-    raise StoreError(f"store.dtype={dtype}: the activation {float(value):.6g} at {where} is beyond {dtype}'s "
-                     f"range (±{limit:g}); the store was not finished. Set store.dtype=float32")
-
-
-def _fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[str, int], folder: Path,
-                dtype: str, batch_tokens: int, bar: Any) -> None:
-    """Compute one shard into `folder` (a temp dir): one memory-mapped .npy per site."""
-    first, last = shard["first_sentence"], shard["last_sentence"]
-    lengths = [len(s) for s in sentences[first:last]]
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    arrays = {site: allocate(folder / f"{site}.npy", dtype, (int(starts[-1]), source.units[site]))
-              for site in source.sites}
-    # batch by what the model really computes (subword positions) when it can tell us
-    cost = source.lengths(sentences[first:last]) if hasattr(source, "lengths") else lengths
-    order = sorted(range(len(cost)), key=lambda i: (cost[i], i))
-    for batch in _batches(order, cost, batch_tokens):
-        words = [sentences[first + i] for i in batch]
-        acts = source.extract(words)  # {site: [words, units]}
-        n_rows = sum(lengths[i] for i in batch)
-        for site in source.sites:
-            if acts[site].shape[0] != n_rows:
-                raise StoreError(f"model returned {acts[site].shape[0]} rows for {n_rows} words at site {site}")
-            values = checked(acts[site].numpy(), site, dtype, words, [first + i for i in batch])
-            row = 0
-            for i in batch:
-                n = lengths[i]
-                arrays[site][starts[i]:starts[i] + n] = values[row:row + n]
-                row += n
-        bar.update(n_rows)
-    for arr in arrays.values():
-        arr.flush()
-    del arrays
-
-
 def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dtype: str = "float32",
             shard_tokens: int = 8192, batch_tokens: int = 4096, sources: list[dict[str, str]] | None = None,
-            name: str = "store", progress: bool = True) -> tuple[ActivationStore, bool]:
-    """Build (or reuse) the store of `source` over `sentences` under `root`; returns (store, reused)."""
+            name: str = "store", progress: bool = True, plan: BuildPlan | None = None,
+            make_source: Callable[[], NeuronSource] | None = None) -> tuple[ActivationStore, bool]:
+    """Build (or reuse) the store of `source` over `sentences` under `root`; returns (store, reused).
+    `plan` (store.engine, workers, threads) may compute the shards in worker processes, each
+    building its own source with `make_source`; `source` then only names the store."""
+    plan = plan or BuildPlan()
+    if plan.parallel and make_source is None:
+        raise ConfigError(f"store.engine={plan.engine}: workers need a way to load the model (make_source)")
     if dtype not in DTYPES:
         raise ConfigError(f"store.dtype: expected one of {DTYPES}, got '{dtype}'")
     if not sentences:
@@ -245,10 +179,10 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
         t0 = time.perf_counter()
         lengths = [len(s) for s in sentences]
         shards = plan_shards(lengths, shard_tokens)
-        _build_shards(source, sentences, shards, path, dtype, batch_tokens, progress)
+        stats = _build_shards(source, sentences, shards, path, dtype, batch_tokens, progress, plan, make_source)
+        _check_shards(source, shards, path, dtype)  # what workers wrote, before the manifest vouches for it
         with atomic_path(path / "offsets.npy", suffix=".npy") as tmp:
             np.save(tmp, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        stats = source.stats() if hasattr(source, "stats") else {}
         for what, count in stats.items():
             if count:
                 log.warning("extraction: %s = %d (see the store manifest)", what, count)
@@ -266,6 +200,7 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
             "shards": shards,
             "layout": {"shard_tokens": int(shard_tokens)},
             "extract_seconds": round(time.perf_counter() - t0, 3),
+            "build": {"engine": plan.engine, "workers": plan.workers, "threads": plan.threads},
             "extraction_stats": stats,
             "labels": {},
             "neuroscope_version": __version__,
@@ -273,11 +208,22 @@ def extract(source: NeuronSource, sentences: list[list[str]], root: Path, *, dty
     return ActivationStore(path), False
 
 
+def _check_shards(source: NeuronSource, shards: list[dict[str, int]], path: Path, dtype: str) -> None:
+    """Every planned shard is on disk with its header's shape, dtype and size (else a StoreError)."""
+    for shard in shards:
+        rows = shard["end"] - shard["start"]
+        for site in source.sites:
+            if problem := npy_problem(path / shard["dir"] / f"{site}.npy", (rows, source.units[site]), dtype):
+                raise StoreError(f"activation store {path}: {problem}; re-run to recompute the shard")
+
+
 def _build_shards(source: NeuronSource, sentences: list[list[str]], shards: list[dict[str, int]], path: Path,
-                  dtype: str, batch_tokens: int, progress: bool) -> None:
+                  dtype: str, batch_tokens: int, progress: bool, plan: BuildPlan,
+                  make_source: Callable[[], NeuronSource] | None) -> dict[str, int]:
     """Compute the shards of `path` that are missing; intact shards of an interrupted build are kept.
     Each shard is filled in `<dir>.tmp` and renamed when complete; on any failure its temp folder
-    is removed, so the store folder only ever holds whole shards (and no manifest)."""
+    is removed, so the store folder only ever holds whole shards (and no manifest). Returns the
+    extraction stats (summed over workers)."""
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.tmp"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
@@ -295,15 +241,11 @@ def _build_shards(source: NeuronSource, sentences: list[list[str]], shards: list
     done = sum(s["end"] - s["start"] for s in kept)
     with tqdm(total=shards[-1]["end"], initial=done, unit="tok", unit_scale=True, desc="extract",
               disable=not (progress and progress_allowed()), mininterval=1.0) as bar:  # store.progress, progress
-        for shard in shards:
-            final = path / shard["dir"]
-            if final.exists():
-                continue
-            tmp = path / f"{shard['dir']}.tmp"
-            tmp.mkdir()
-            try:
-                _fill_shard(source, sentences, shard, tmp, dtype, batch_tokens, bar)
-                tmp.rename(final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+        if plan.parallel:
+            missing = [s for s in shards if not (path / s["dir"]).exists()]
+            assert make_source is not None  # checked by extract
+            return merge_reports(run_ranges(plan, make_source, sentences, missing, path, dtype, batch_tokens, bar),
+                                 source)
+        with torch_threads(plan.threads):
+            fill_missing(source, sentences, shards, path, dtype, batch_tokens, bar)
+    return dict(source.stats()) if hasattr(source, "stats") else {}
