@@ -25,6 +25,7 @@ from neuroscope.config import check_params
 from neuroscope.data.multi30k import Multi30kDataModule, collate
 from neuroscope.data.vocab import PAD, UNK, Vocab
 from neuroscope.errors import ConfigError
+from neuroscope.models.base import torch_device
 from neuroscope.models.lstm_sites import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEY,
@@ -188,6 +189,7 @@ class NLMNeurons(CheckpointNeurons):
 
     def __init__(self, checkpoint: str | Path, sites: str | list[str] = "all", aggregation: str = "last",
                  device: str = "cpu") -> None:
+        torch_device(device)  # a missing GPU is a ConfigError before the checkpoint is read
         block, state_dict = self._open(checkpoint)
         self.vocab = Vocab.from_state(block["vocab"])
         self._ready(LanguageModel(len(self.vocab), **self.arch), state_dict, aggregation, device)

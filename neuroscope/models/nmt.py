@@ -23,6 +23,7 @@ from neuroscope.config import check_params
 from neuroscope.data.multi30k import Multi30kDataModule, collate
 from neuroscope.data.vocab import BOS, EOS, PAD, UNK, Vocab, detokenize, tokenize
 from neuroscope.errors import ConfigError
+from neuroscope.models.base import torch_device
 from neuroscope.models.lstm_sites import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEY,
@@ -419,6 +420,7 @@ class NMTNeurons(CheckpointNeurons):
 
     def __init__(self, checkpoint: str | Path, sites: str | list[str] = "encoder", aggregation: str = "last",
                  device: str = "cpu") -> None:
+        torch_device(device)  # a missing GPU is a ConfigError before the checkpoint is read
         block, state_dict = self._open(checkpoint)
         self.src_vocab = Vocab.from_state(block["src_vocab"])
         self.tgt_vocab = Vocab.from_state(block["tgt_vocab"])

@@ -233,6 +233,9 @@ class TransformerNeurons:
         self._device = torch_device(device)  # checked before any model is loaded
         self.dtype = str(dtype)
         self._dtype = torch_dtype(self.dtype, self._device)
+        if self.dtype == "float16" and self._device.type == "cpu":
+            log.warning("model.dtype=float16 on cpu runs, but slower than float32 (few CPU float16 kernels); "
+                        "bfloat16 is the faster low precision on CPU")
         self.model = model if model is not None else _load_model(self.path, revision, self._dtype)
         self.model.to(device=self._device, dtype=self._dtype).eval()
         self._host: Any = None  # the device-to-host hand-over, made at the first batch
