@@ -19,6 +19,8 @@ from neuroscope.evaluation.study import correlation_block, run_study
 from neuroscope.methods.base import inputs_of, rank
 from neuroscope.methods.correlation import PairStats, pair_stats
 from neuroscope.methods.floors import attach_heldout
+from neuroscope.methods.mapreduce import check_pass
+from neuroscope.methods.tiles import check_tile, tiled_pairs
 from neuroscope.probes import ProbeConfig
 from neuroscope.probes.splits import Splits
 from neuroscope.registry import MODELS
@@ -175,6 +177,9 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
     tokens = method.pop("tokens", "train")
     products = method.pop("products", "float64")
     pairing_draws = int(method.pop("pairing_draws", 3))
+    engine, device, ray = method.pop("engine", "local"), method.pop("device", "cpu"), method.pop("ray", None)
+    check_pass(engine, ray, products, device)  # bad settings fail before any store is built
+    tile = check_tile(method.pop("tile", None), method["name"], method.get("baseline"), engine)
     if not others:
         raise ConfigError(f"method.others: {method['name']} compares models; give at least one, e.g. "
                           "'method.others=[{name: nlm_lstm, checkpoint: B.ckpt}]'")
@@ -191,10 +196,11 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
                               f"{store.n_tokens}, or other words; every model must see the task corpus's words")
         stores.append(other)
     idx = np.nonzero(corpus.split == 0)[0] if tokens == "train" else None
-    pairs = pair_stats(store, stores, idx, products=products)
+    pairs = (tiled_pairs(store, stores, idx, tile, products=products, device=device) if tile else
+             pair_stats(store, stores, idx, products=products, engine=engine, device=device, ray=ray))
     for p, node, other in zip(pairs, others, stores, strict=True):
         p.y_neurons, p.model, p.store = other.neurons, str(node["name"]), str(other.path)
-    if tokens == "train":  # noise floors: fitted on train, scored on held-out tokens (methods/floors.py)
+    if tokens == "train" and not tile:  # noise floors: fitted on train, scored on held-out tokens (methods/floors.py)
         sentence_of = np.repeat(np.arange(len(corpus.sentences)), [len(s.words) for s in corpus.sentences])
         attach_heldout(pairs, store, stores, corpus.split, sentence_of, pairing_draws, products)
     return pairs

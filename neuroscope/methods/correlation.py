@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neuroscope.errors import ConfigError
+from neuroscope.methods.moments import Partial, accumulate, products_backend
 from neuroscope.progress import stage
 
 DEAD = 1e-8  # a neuron whose std is below DEAD * (1 + |mean|) is constant: score 0, never NaN
@@ -39,7 +40,8 @@ class ArraySource:
         self.n_tokens, self.n_neurons = self.x.shape
 
     def read(self, neurons: Any = None, tokens: np.ndarray | None = None) -> np.ndarray:
-        return self.x if tokens is None else self.x[tokens]
+        x = self.x if tokens is None else self.x[tokens]
+        return x if neurons is None else x[:, np.asarray(neurons, dtype=np.int64)]
 
 
 @dataclass
@@ -88,66 +90,47 @@ def token_blocks(tokens: np.ndarray, rows: int) -> Iterator[np.ndarray]:
 
 
 def pair_stats(x: Source, others: Sequence[Source], tokens: np.ndarray | None = None, block_rows: int = 8192,
-               products: str = "float64", label: str = "correlation pass") -> list[PairStats]:
-    """One streamed pass over `tokens` (default all) of X and every Y: PairStats per Y.
+               products: str = "float64", label: str = "correlation pass", engine: str = "local",
+               device: str = "cpu", ray: dict[str, Any] | None = None) -> list[PairStats]:
+    """Streamed statistics over `tokens` (default all) of X and every Y: PairStats per Y.
     `products`: dtype of the per-block matrix products (float64 exact; float32 ~2x faster, the
-    sums stay float64); `label`: the pass's name in progress lines."""
+    sums stay float64); `label`: the pass's name in progress lines; `engine`: local (one pass in
+    this process) or ray (partials per group of shards as Ray tasks, merged exactly: methods/mapreduce.py);
+    `device`: where the block products run (methods/moments.py products_backend); `ray`: method.ray."""
     for y in others:
         if y.n_tokens != x.n_tokens:
             raise ConfigError(f"method.others: a model's store has {y.n_tokens} tokens, the studied model's "
                               f"{x.n_tokens}; every model must see the same words")
-    if products not in ("float64", "float32"):
-        raise ConfigError(f"method.products: expected float64 or float32, got '{products}'")
-    dt = np.dtype(products)
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"method.engine: expected local or ray, got '{engine}'")
+    backend = products_backend(products, device)
     idx = np.arange(x.n_tokens) if tokens is None else np.asarray(tokens, dtype=np.int64)
     if len(idx) < 2:
         raise ConfigError("correlation needs at least 2 tokens")
     sources = [x, *others]
-    shift: list[np.ndarray] = []
-    sums: list[np.ndarray] = []
-    grams: list[np.ndarray] = []  # within-model Σ (z-s)(z-s)^T
-    cross: list[np.ndarray] = []  # Σ (x-s)(y-t)^T per other
-    quad: list[np.ndarray] = []  # per model [Σ a_i, Σ a_i²], a_i = |z_i - s|² (unbiased HSIC terms)
-    ax: list[np.ndarray] = []  # per model Σ a_i (z_i - s)
-    pair_terms: list[list[Any]] = []  # per other [Σ a_i b_i, Σ b_i (x_i - s), Σ a_i (y_i - t)]
-    with stage(label, total=-(-len(idx) // block_rows)) as step:
-        for block in token_blocks(idx, block_rows):
-            data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
-            if not shift:
-                shift = [d.mean(0) for d in data]
-                sums = [np.zeros(d.shape[1]) for d in data]
-                grams = [np.zeros((d.shape[1], d.shape[1])) for d in data]
-                cross = [np.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
-                quad = [np.zeros(2) for _ in data]
-                ax = [np.zeros(d.shape[1]) for d in data]
-                pair_terms = [[0.0, np.zeros(data[0].shape[1]), np.zeros(d.shape[1])] for d in data[1:]]
-            norms = [((d - s) ** 2).sum(1) for d, s in zip(data, shift, strict=True)]  # [rows] each, float64
-            centred = [(d - s).astype(dt, copy=False) for d, s in zip(data, shift, strict=True)]
-            del data
-            for k, c in enumerate(centred):
-                sums[k] += c.sum(0, dtype=np.float64)
-                grams[k] += c.T @ c
-                quad[k] += (norms[k].sum(), (norms[k] ** 2).sum())
-                ax[k] += norms[k] @ c
-            for k, c in enumerate(centred[1:]):
-                cross[k] += centred[0].T @ c
-                terms = pair_terms[k]
-                terms[0] += float(norms[0] @ norms[k + 1])
-                terms[1] += norms[k + 1] @ centred[0]
-                terms[2] += norms[0] @ c
-            step()
-    n = len(idx)
-    means = [m / n for m in sums]
-    covs = [g / n - np.outer(m, m) for g, m in zip(grams, means, strict=True)]
-    self_hsic = [_hsic(n, sums[k], sums[k], grams[k], quad[k][1], ax[k], ax[k], quad[k][0], quad[k][0])
-                 for k in range(len(sources))]
+    if engine == "local":
+        with stage(label, total=-(-len(idx) // block_rows)) as step:
+            part = accumulate(sources, idx, block_rows, backend, step)
+    else:
+        from neuroscope.methods.mapreduce import ray_partial
+
+        part = ray_partial(sources, idx, block_rows, products, str(device), ray or {}, label)
+    return finish(part)
+
+
+def finish(part: Partial) -> list[PairStats]:
+    """PairStats per other model from the (merged) partial sums: means, covariances, unbiased HSIC."""
+    n, s, a = part.n, part.first, part.norm2
+    means = [m / n for m in s]
+    covs = [g / n - np.outer(m, m) for g, m in zip(part.gram, means, strict=True)]
+    self_hsic = [_hsic(n, s[k], s[k], part.gram[k], part.norm4[k], part.third[k], part.third[k], a[k], a[k])
+                 for k in range(len(s))]
     out = []
-    for k in range(len(others)):
-        cxy = cross[k] / n - np.outer(means[0], means[k + 1])
-        ab, bx, ay = pair_terms[k]
-        hxy = _hsic(n, sums[0], sums[k + 1], cross[k], ab, bx, ay, quad[0][0], quad[k + 1][0])
-        out.append(PairStats(n, shift[0] + means[0], shift[k + 1] + means[k + 1], cxy, covs[0], covs[k + 1],
-                             hsic=(hxy, self_hsic[0], self_hsic[k + 1])))
+    for j, cross in enumerate(part.cross):
+        cxy = cross / n - np.outer(means[0], means[j + 1])
+        hxy = _hsic(n, s[0], s[j + 1], cross, part.prod[j], part.bx[j], part.ay[j], a[0], a[j + 1])
+        out.append(PairStats(n, part.centre[0] + means[0], part.centre[j + 1] + means[j + 1], cxy, covs[0],
+                             covs[j + 1], hsic=(hxy, self_hsic[0], self_hsic[j + 1])))
     return out
 
 

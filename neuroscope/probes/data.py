@@ -180,22 +180,29 @@ def row_blocks(x: np.ndarray, mib: float = 8.0) -> Iterator[np.ndarray]:
 
 
 def moments(data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron mean and std in one streaming pass: float64 moments per block of <= 8 MiB,
-    combined exactly (Chan et al.); std of constant neurons = 1. Returns float32 [neurons] each."""
-    n = 0
-    mean = np.zeros(data.n_neurons, dtype=np.float64)
-    m2 = np.zeros(data.n_neurons, dtype=np.float64)
+    """Per-neuron mean and std in one streaming pass: per chunk (a store's shard) a partial (count,
+    float64 mean, M2) from blocks of <= 8 MiB, partials merged exactly (Chan et al.); std of constant
+    neurons = 1. Returns float32 [neurons] each."""
+    Part = tuple[int, np.ndarray, np.ndarray]  # (n, mean, M2 = Σ (x - mean)²)
+
+    def merge(a: Part, b: Part) -> Part:  # Chan et al.'s pairwise update: exact for any split
+        if a[0] == 0:
+            return b
+        total = a[0] + b[0]
+        delta = b[1] - a[1]
+        return total, a[1] + delta * (b[0] / total), a[2] + b[2] + delta * delta * (a[0] * b[0] / total)
+
+    empty: Part = (0, np.zeros(data.n_neurons), np.zeros(data.n_neurons))
+    total = empty
     for chunk, _ in nonempty_chunks(data, read_buffer(data)):
+        part = empty
         for x in row_blocks(chunk):  # an in-memory chunk can be the whole array: no full-size temporary
-            k = x.shape[0]
             mean_c = x.mean(0, dtype=np.float64)
-            var_c = np.square(x - mean_c.astype(np.float32)).mean(0, dtype=np.float64)  # centred: no cancellation
-            delta = mean_c - mean
-            total = n + k
-            mean += delta * (k / total)
-            m2 += var_c * k + delta * delta * (n * k / total)
-            n = total
+            m2_c = np.square(x - mean_c.astype(np.float32)).sum(0, dtype=np.float64)  # centred: no cancellation
+            part = merge(part, (x.shape[0], mean_c, m2_c))
         del chunk
+        total = merge(total, part)
+    n, mean, m2 = total
     std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-8] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
