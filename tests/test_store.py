@@ -173,3 +173,21 @@ def test_reading_leaves_no_shard_mapped(tmp_path: Path) -> None:
     store.read(["layer1:2"], tokens=np.arange(0, store.n_tokens, 7))
     maps = Path("/proc/self/maps").read_text()
     assert str(store.path) not in maps
+
+
+def test_a_source_that_streams_batches_is_read_through_extract_batches(tmp_path: Path) -> None:
+    """`extract_batches` (sources that overlap copies with the next forward) replaces per-batch
+    `extract` calls and gives the same store."""
+
+    class Streaming(HashNeurons):
+        calls = 0
+
+        def extract_batches(self, batches):  # noqa: ANN001, ANN202 - the NeuronSource hook
+            type(self).calls += 1
+            for words in batches:
+                yield self.extract(words)
+
+    src = Streaming(units=3)
+    store, _ = extract(src, SENTENCES, tmp_path, shard_tokens=37, batch_tokens=20, progress=False)
+    assert Streaming.calls == len(store.shards)  # one stream per shard
+    np.testing.assert_array_equal(store.read(), expected(SENTENCES, src))

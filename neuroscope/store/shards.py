@@ -80,9 +80,11 @@ def fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[str
     # batch by what the model really computes (subword positions) when it can tell us
     cost = source.lengths(sentences[first:last]) if hasattr(source, "lengths") else lengths
     order = sorted(range(len(cost)), key=lambda i: (cost[i], i))
-    for batch in _batches(order, cost, batch_tokens):
-        words = [sentences[first + i] for i in batch]
-        acts = source.extract(words)  # {site: [words, units]}
+    plan = list(_batches(order, cost, batch_tokens))
+    texts = [[sentences[first + i] for i in batch] for batch in plan]
+    # a source that can overlap batch i's device-to-host copy with batch i+1's forward says so
+    stream = source.extract_batches(texts) if hasattr(source, "extract_batches") else map(source.extract, texts)
+    for batch, words, acts in zip(plan, texts, stream, strict=True):  # acts: {site: [words, units]}
         n_rows = sum(lengths[i] for i in batch)
         for site in source.sites:
             if acts[site].shape[0] != n_rows:
