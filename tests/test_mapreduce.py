@@ -26,6 +26,8 @@ from neuroscope.methods.mincorr import mincorr
 from neuroscope.methods.moments import accumulate, merge, merge_all, products_backend, recentre
 from neuroscope.methods.tiles import TiledPair, check_tile, tiled_pairs, write_array_store
 from neuroscope.store import ActivationStore
+from tests.test_correlation import second_bert  # noqa: F401  (fixture)
+from tests.test_entrypoints import study  # noqa: F401  (fixture)
 
 SHARDS = (7, 13, 1)  # odd shard sizes, cycled
 
@@ -225,3 +227,36 @@ def test_probe_moments_merge_shard_partials_exactly() -> None:
     np.testing.assert_allclose(mean, ref.mean(0), rtol=1e-7)
     np.testing.assert_allclose(std, ref.std(0), rtol=1e-6)
     np.testing.assert_allclose(std, one[1], rtol=1e-6)
+
+
+def test_analyze_with_method_tile_equals_the_untiled_run(study, second_bert) -> None:  # noqa: ANN001, F811
+    """Through the pipeline: maxcorr with method.tile gives the untiled scores and partners; a
+    method needing whole matrices with method.tile is a ConfigError before any pass."""
+    import json
+
+    from neuroscope.analysis import analyze
+    from tests.test_entrypoints import compose_analyze, overrides
+
+    text = study["root"] / "plain.txt"
+    text.write_text("the cats sleep .\na dog can run .\nthe dog runs .\n" * 8)
+
+    def run(name: str, extra: list[str]) -> dict:
+        out = study["root"] / name
+        base = [o for o in overrides(study, out) if not o.startswith("task.file=")]
+        analyze(compose_analyze(base + ["task=sentences", "task.format=neurox", f"task.file={text}",
+                                        f"method.others=[{{name: transformer, path: '{second_bert}'}}]",
+                                        "method.tokens=all", *extra]))
+        return json.loads((out / "results.json").read_text())
+
+    plain = run("plain", ["method=maxcorr", "method.baseline=false"])
+    tiled = run("tiled", ["method=maxcorr", "method.baseline=false", "method.tile=7"])
+    np.testing.assert_allclose(tiled["ranking_scores"], plain["ranking_scores"], atol=1e-10)
+    mine, theirs = tiled["correlation"]["partners"], plain["correlation"]["partners"]
+    assert mine.keys() == theirs.keys() and all(mine[k]["neuron"] == theirs[k]["neuron"] for k in mine)
+    sim = tiled["correlation"]["similarity"]
+    assert sim["mean_maxcorr"] == pytest.approx(plain["correlation"]["similarity"]["mean_maxcorr"], abs=1e-10)
+    assert sim["mean_cca"] is None and tiled["correlation"]["tiled"]["tile"] == 7
+    with pytest.raises(ConfigError, match=r"method\.tile: regcorr needs the full matrices"):
+        run("regcorr", ["method=regcorr", "method.tile=7"])
+    with pytest.raises(ConfigError, match=r"method\.baseline"):
+        run("baseline", ["method=maxcorr", "method.tile=7"])

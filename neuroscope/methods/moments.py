@@ -175,6 +175,9 @@ def products_backend(products: str, device: str = "cpu") -> Products:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"method.device: '{device}' asked for, but torch sees no CUDA GPU on this machine "
                           "(torch.cuda.is_available() is false); use method.device=cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"method.device: '{device}' does not exist; this machine has {torch.cuda.device_count()} "
+                          "CUDA device(s)")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"method.device: '{device}' asked for, but torch's MPS backend is not available here")
     return TorchProducts(products, str(dev))
