@@ -131,6 +131,19 @@ def test_engine_ray_equals_the_one_pass(tmp_path: Path) -> None:
     assert max_diff(one_pass, got) < 1e-10
 
 
+def test_a_store_error_in_a_ray_worker_is_raised_as_itself(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from neuroscope.errors import StoreError
+
+    srcs = stores(tmp_path, models(n=60, dims=(3, 2)))
+    (tmp_path / "m1" / "manifest.json").unlink()  # the store went away after the driver opened it
+    try:
+        with pytest.raises(StoreError, match=r"m1: not a complete activation store"):
+            pair_stats(srcs[0], srcs[1:], block_rows=64, engine="ray", ray={"num_cpus": 2})
+    finally:
+        ray.shutdown()
+
+
 def test_bad_engine_and_ray_settings_are_config_errors() -> None:
     x, y = (ArraySource(a) for a in models(n=30, dims=(3, 2)))
     with pytest.raises(ConfigError, match=r"method\.engine: expected local or ray, got 'spark'"):

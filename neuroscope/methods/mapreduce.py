@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.errors import ConfigError
+from neuroscope.errors import ConfigError, StoreError
 from neuroscope.methods.moments import Partial, accumulate, merge_all, products_backend
 from neuroscope.progress import stage
 
@@ -134,6 +134,18 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     with stage(f"{label} (ray, {len(refs)} tasks)", total=len(refs)) as step:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            parts[order[done[0]]] = ray.get(done[0])
+            parts[order[done[0]]] = _result(ray, done[0])
             step()
     return merge_all([p for p in parts if p is not None])
+
+
+def _result(ray: Any, ref: Any) -> Partial:
+    """A task's partial; a ConfigError or StoreError raised in the worker is raised here as itself
+    (one line for the user, not Ray's wrapped traceback)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, (ConfigError, StoreError)):
+            raise cause from None
+        raise
