@@ -264,3 +264,7 @@ def test_sae_latents_are_ranked_and_silenced_inside_the_lm(seeds: dict[str, obje
     block = res["ablation"]
     for mode in ("zero", "mean"):
         assert block["curves"][mode]["lca_upos_top"]["50"] != block["baseline"]
+    splice = block["sae"]["lm.l1"]  # the LM with lm.l1 replaced by the SAE's reconstruction, and zeroed
+    assert splice["spliced"] != block["baseline"] and splice["site_zeroed"] != block["baseline"]
+    gap = splice["site_zeroed"] - block["baseline"]
+    assert splice["recovered"] == pytest.approx((splice["site_zeroed"] - splice["spliced"]) / gap)

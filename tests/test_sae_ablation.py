@@ -86,3 +86,18 @@ def test_bad_latent_ids_are_config_errors() -> None:
         with silence(lm, ["lm.l7.sae:1"], saes={"lm.l7": sae}):
             pass
     assert no_hooks_left(lm)
+
+
+@torch.no_grad()
+def test_spliced_replaces_the_site_by_the_reconstruction_and_leaves_no_hook() -> None:
+    from neuroscope.ablation.latents import spliced
+
+    lm, sae = tiny_lm(), TinySAE()
+    x = site_output(lm, "lm.l1", _run(lm))  # [B, T, H]
+    with spliced(lm, {"lm.l1": sae}):
+        got = site_output(lm, "lm.l1", _run(lm))
+    torch.testing.assert_close(got, sae.decode(sae.encode(x.reshape(-1, H))).reshape(x.shape))
+    assert no_hooks_left(lm)
+    with pytest.raises(ConfigError, match="model.sae.lm.l9"):
+        with spliced(lm, {"lm.l9": sae}):
+            pass

@@ -34,8 +34,10 @@ import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 
 from neuroscope.ablation.hooks import WHERE, silence
+from neuroscope.ablation.latents import spliced
 from neuroscope.errors import ConfigError
 from neuroscope.evaluation.subsets import STREAM_ABLATION, random_order
+from neuroscope.models.sites import hook_points
 from neuroscope.progress import stage
 from neuroscope.reporting.results import mode_views
 from neuroscope.reporting.tables import ablation_table, log_tables, write_tables
@@ -165,6 +167,7 @@ class NeuronAblation(pl.Callback):
             with stage("ablation arms × shares", total=total) as step:
                 baseline = float(pl_module.ablation_metric(batches))
                 step(note="baseline")
+                splices = self._splices(pl_module, batches, baseline)
                 measured: dict[str, dict[str, dict[str, float]]] = {}  # mode -> arm -> curve
                 for mode in self.modes:
                     for arm, order in arms.items():
@@ -177,8 +180,29 @@ class NeuronAblation(pl.Callback):
         finally:
             pl_module.train(was_training)
         self.results = self._block(pl_module, baseline, measured, time.perf_counter() - t0)
+        if splices:
+            self.results["sae"] = splices
         self._log(loggers)
         return self.results
+
+    def _splices(self, pl_module: Any, batches: list[Any], baseline: float) -> dict[str, dict[str, float]]:
+        """Per SAE site: the metric with the site replaced by its reconstruction (`spliced`), with the
+        whole site zeroed, and the share of the zeroing's damage the SAE recovers:
+        (zeroed − spliced) / (zeroed − baseline), 1 = the reconstruction loses nothing the model uses."""
+        out: dict[str, dict[str, float]] = {}
+        points = hook_points(pl_module)
+        for site, sae in self.saes.items():
+            with spliced(pl_module, {site: sae}):
+                with_sae = float(pl_module.ablation_metric(batches))
+            width = points[site].width if site in points else 0
+            with silence(pl_module, [f"{site}:{i}" for i in range(width)], "zero", None, self.where):
+                zeroed = float(pl_module.ablation_metric(batches))
+            gap = zeroed - baseline
+            out[site] = {"spliced": with_sae, "site_zeroed": zeroed,
+                         "recovered": (zeroed - with_sae) / gap if gap else float("nan")}
+            log.info("ablation: SAE on %s: metric %.4g spliced, %.4g with the site zeroed, baseline %.4g",
+                     site, with_sae, zeroed, baseline)
+        return out
 
     def _curves(self, measured: dict[str, dict[str, float]]) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
         """One mode's curves per arm (random arms: mean over draws) and the random arms' spread."""

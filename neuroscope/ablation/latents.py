@@ -4,6 +4,9 @@ is passed on: the SAE's reconstruction error stays in, so only those latents cha
 
     with silence_latents(model, {"layer2": sae}, ["layer2.sae:17"], mode="zero"):
         metric = ...
+
+`spliced(model, saes)` instead replaces each site by the SAE's reconstruction decode(encode(x))
+(error dropped): the model's metric then says how much of what the model needs the SAE keeps.
 """
 
 from __future__ import annotations
@@ -88,6 +91,38 @@ def silence_latents(model: Any, saes: Mapping[str, Any], latents: Iterable[str],
             point = points[site]
             hook = latent_hook(saes[site], point.kind, point.start, point.width, torch.tensor(uniq, dtype=torch.long), vals)
             handles.append(point.module.register_forward_hook(hook, prepend=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def reconstruction_hook(sae: Any, kind: str, start: int, width: int) -> Any:
+    """A forward hook replacing columns start:start+width of the output by decode(encode(x))."""
+
+    def hook(module: nn.Module, args: Any, output: Any) -> Any:
+        data, rebuild = _split(output, kind)
+        x = data[..., start:start + width]  # [..., d_in]
+        x_hat = sae.decode(sae.encode(x.reshape(-1, width).to(sae.W_enc.dtype)))  # [tokens, d_in]
+        data = data.clone()
+        data[..., start:start + width] = x_hat.reshape(x.shape).to(data.dtype)
+        return rebuild(data, output[1] if kind == "lstm" else None)
+
+    return hook
+
+
+@contextmanager
+def spliced(model: Any, saes: Mapping[str, Any]) -> Iterator[None]:
+    """Each SAE's site of `model` replaced by the SAE's reconstruction while the block runs."""
+    points = hook_points(model)
+    handles = []
+    try:
+        for site, sae in saes.items():
+            if site not in points:
+                raise ConfigError(f"ablation: model.sae.{site}: the model has no site '{site}'; sites: {sorted(points)}")
+            point = points[site]
+            handles.append(point.module.register_forward_hook(
+                reconstruction_hook(sae, point.kind, point.start, point.width), prepend=True))
         yield
     finally:
         for handle in handles:
