@@ -188,6 +188,10 @@ VALUE_RULES: tuple[tuple[str, Check], ...] = (
     ("store.shard_tokens", integer(1)),
     ("store.batch_tokens", integer(1)),
     ("store.root", writable_dir),
+    ("store.engine", choice("local", "ray", "submitit")),
+    ("store.workers", integer(1)),
+    ("store.threads", optional(integer(1))),
+    ("model.dtype", choice("float32", "bfloat16", "float16")),
     ("output_dir", writable_dir),
     ("ablation.shares", each(number(0, 100))),
     ("ablation.mode", lambda v: None if v in (None, "zero", "mean") else  # patch: silence() in Python, not a run
