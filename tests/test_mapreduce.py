@@ -190,6 +190,19 @@ def test_tiled_maxcorr_equals_the_untiled(tmp_path: Path, tile: int) -> None:
     assert got.scores[5] == 0.0
 
 
+def test_tiled_rows_as_ray_tasks_equal_the_local_tiled_run(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    srcs = stores(tmp_path, models(n=90, dims=(13, 9, 10)))
+    local = tiled_pairs(srcs[0], srcs[1:], None, 5, block_rows=17)
+    try:
+        remote = tiled_pairs(srcs[0], srcs[1:], None, 5, block_rows=17, engine="ray", ray={"num_cpus": 2})
+    finally:
+        ray.shutdown()
+    for a, b in zip(local, remote, strict=True):  # the same passes, in other processes: the same numbers
+        assert (a.best == b.best).all() and (a.partner == b.partner).all() and (a.std_y == b.std_y).all()
+    assert not any((tmp_path / "tmp").iterdir())
+
+
 def test_tiles_go_to_the_store_roots_tmp_folder(tmp_path: Path) -> None:
     srcs = stores(tmp_path, models(n=40, dims=(5, 4)))
     tiled = tiled_pairs(srcs[0], srcs[1:], None, 2)

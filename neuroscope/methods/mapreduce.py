@@ -134,13 +134,13 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     with stage(f"{label} (ray, {len(refs)} tasks)", total=len(refs)) as step:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            parts[order[done[0]]] = _result(ray, done[0])
+            parts[order[done[0]]] = task_result(ray, done[0])
             step()
     return merge_all([p for p in parts if p is not None])
 
 
-def _result(ray: Any, ref: Any) -> Partial:
-    """A task's partial; a ConfigError or StoreError raised in the worker is raised here as itself
+def task_result(ray: Any, ref: Any) -> Any:
+    """A task's result; a ConfigError or StoreError raised in the worker is raised here as itself
     (one line for the user, not Ray's wrapped traceback)."""
     try:
         return ray.get(ref)

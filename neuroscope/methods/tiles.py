@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,11 @@ from neuroscope.errors import ConfigError
 from neuroscope.files import atomic_path
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import DEAD, aggregate
+from neuroscope.methods.mapreduce import check_ray, open_spec, source_spec, start_ray, task_result
 from neuroscope.methods.moments import Products, products_backend
 from neuroscope.progress import stage
 
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Path]]  # mean, std of the X tile and of Y; tiles
 BLOCK_BYTES = 256 * 2**20  # a pass's float64 block of [rows, tile + ny] stays under this
 FULL_MATRIX_METHODS = ("regcorr", "cca", "svcca")
 
@@ -56,7 +58,7 @@ class TiledPair:
         return self.std_y > DEAD * (1 + np.abs(self.mean_y))
 
 
-def check_tile(tile: Any, method: str, baseline: Any = False, engine: str = "local") -> int | None:
+def check_tile(tile: Any, method: str, baseline: Any = False) -> int | None:
     """`method.tile` as neurons per tile (None: off); a ConfigError for a bad value, or for a method or
     setting that needs whole covariance matrices."""
     if tile is None:
@@ -70,8 +72,6 @@ def check_tile(tile: Any, method: str, baseline: Any = False, engine: str = "loc
     if baseline:
         raise ConfigError("method.baseline: the rotation baseline rotates the whole Σ_YY and Σ_XY, which "
                           "tiling never forms; with method.tile set use method.baseline=false")
-    if engine != "local":
-        raise ConfigError(f"method.engine: tiled statistics (method.tile) run with method.engine=local, got '{engine}'")
     return tile
 
 
@@ -82,9 +82,12 @@ def tiled_ranking(pairs: list[TiledPair], how: str, seed: int = 0) -> NeuronRank
 
 
 def tiled_pairs(x: Any, others: Sequence[Any], tokens: np.ndarray | None, tile: int, block_rows: int = 8192,
-                products: str = "float64", device: str = "cpu", folder: str | Path | None = None) -> list[TiledPair]:
+                products: str = "float64", device: str = "cpu", folder: str | Path | None = None,
+                engine: str = "local", ray: dict[str, Any] | None = None) -> list[TiledPair]:
     """Best partners of every X neuron in each other model, Σ_XY computed tile row by tile row
-    (module docstring); tiles written under `folder` (default: a temp folder beside X's store)."""
+    (module docstring); tiles written under `folder` (default: a temp folder beside X's store).
+    `engine`=ray: each tile row's pass is a Ray task writing its tiles (`folder` must then be
+    reachable by the workers: on a cluster, a shared file system like the stores')."""
     for y in others:
         if y.n_tokens != x.n_tokens:
             raise ConfigError(f"method.others: a model's store has {y.n_tokens} tokens, the studied model's "
@@ -96,9 +99,24 @@ def tiled_pairs(x: Any, others: Sequence[Any], tokens: np.ndarray | None, tile: 
     root = Path(folder) if folder is not None else _temp_root(x)
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="neuroscope-tiles-", dir=root))
+    nx = x.n_neurons
+    jobs = [(m, np.arange(i0, min(i0 + tile, nx))) for m in range(len(others)) for i0 in range(0, nx, tile)]
+    out = [TiledPair(len(idx), np.zeros(nx), np.zeros(y.n_neurons), np.zeros(nx), np.zeros(y.n_neurons),
+                     np.zeros(nx), np.zeros(nx, dtype=np.int64), tile) for y in others]
     try:
-        return [_one_model(x, y, idx, tile, block_rows, backend, work / f"model-{m + 1}")
-                for m, y in enumerate(others)]
+        for m in range(len(others)):
+            (work / f"model-{m + 1}").mkdir()
+        if engine == "ray":
+            rows = _ray_rows(x, others, idx, tile, block_rows, products, device, work, jobs, ray or {})
+        else:
+            rows = _local_rows(x, others, idx, tile, block_rows, backend, work, jobs)
+        with stage(f"tiled correlation ({len(jobs)} tile rows)", total=len(jobs)) as step:
+            for m, cols, (mx, sx, my, sy, paths) in rows:  # each row reduced tile by tile as it is done
+                p = out[m]
+                p.mean_x[cols], p.std_x[cols], p.mean_y, p.std_y = mx, sx, my, sy
+                p.best[cols], p.partner[cols] = _reduce_row(paths, sx, mx, sy, my)
+                step()
+        return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -109,28 +127,50 @@ def _temp_root(x: Any) -> Path:
     return Path(path).parent / "tmp" if path is not None else Path(tempfile.gettempdir())
 
 
-def _one_model(x: Any, y: Any, idx: np.ndarray, tile: int, block_rows: int, backend: Products,
-               folder: Path) -> TiledPair:
-    """All tile rows of X against Y: a pass per row, its tiles to disk, reduced tile by tile."""
-    folder.mkdir()
-    nx, ny = x.n_neurons, y.n_neurons
-    rows = max(16, min(block_rows, BLOCK_BYTES // ((min(tile, nx) + ny) * 8)))
-    mean_x, std_x = np.zeros(nx), np.zeros(nx)
-    best, partner = np.zeros(nx), np.zeros(nx, dtype=np.int64)
-    mean_y = std_y = np.zeros(ny)
-    starts = list(range(0, nx, tile))
-    with stage(f"tiled correlation ({len(starts)} tile rows)", total=len(starts)) as step:
-        for i0 in starts:
-            cols = np.arange(i0, min(i0 + tile, nx))
-            mx, sx, my, sy, paths = _row_pass(x, y, cols, idx, tile, rows, backend, folder)
-            mean_x[cols], std_x[cols], mean_y, std_y = mx, sx, my, sy
-            best[cols], partner[cols] = _reduce_row(paths, sx, mx, sy, my)
-            step()
-    return TiledPair(len(idx), mean_x, mean_y, std_x, std_y, best, partner, tile)
+def _block_rows(tile: int, nx: int, ny: int, block_rows: int) -> int:
+    """Rows per block so that a [rows, tile + ny] float64 block stays under BLOCK_BYTES."""
+    return max(16, min(block_rows, BLOCK_BYTES // ((min(tile, nx) + ny) * 8)))
+
+
+def _local_rows(x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_rows: int, backend: Products,
+                work: Path, jobs: list[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, Row]]:
+    """The tile rows' passes in this process, one after another."""
+    for m, cols in jobs:
+        y = others[m]
+        rows = _block_rows(tile, x.n_neurons, y.n_neurons, block_rows)
+        yield m, cols, _row_pass(x, y, cols, idx, tile, rows, backend, work / f"model-{m + 1}")
+
+
+def _row_task(x_spec: tuple[Any, ...], y_spec: tuple[Any, ...], cols: np.ndarray, idx: np.ndarray, tile: int,
+              rows: int, products: str, device: str, folder: str) -> Row:
+    """One Ray task: open X and Y by path, run one tile row's pass, write its tiles."""
+    x, y = open_spec(x_spec), open_spec(y_spec)
+    return _row_pass(x, y, cols, idx, tile, rows, products_backend(products, device), Path(folder))
+
+
+def _ray_rows(x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_rows: int, products: str,
+              device: str, work: Path, jobs: list[tuple[int, np.ndarray]],
+              settings: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, Row]]:
+    """The tile rows' passes as Ray tasks; yields each row as its task finishes."""
+    ray = start_ray(check_ray(settings))
+    specs = [source_spec(s) for s in [x, *others]]
+    shared_idx = ray.put(idx)
+    remote = ray.remote(_row_task)
+    refs = {}
+    for m, cols in jobs:
+        rows = _block_rows(tile, x.n_neurons, others[m].n_neurons, block_rows)
+        ref = remote.remote(specs[0], specs[m + 1], cols, shared_idx, tile, rows, products, device,
+                            str(work / f"model-{m + 1}"))
+        refs[ref] = (m, cols)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        m, cols = refs[done[0]]
+        yield m, cols, task_result(ray, done[0])
 
 
 def _row_pass(x: Any, y: Any, cols: np.ndarray, idx: np.ndarray, tile: int, rows: int, backend: Products,
-              folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Path]]:
+              folder: Path) -> Row:
     """One streamed pass: X's `cols` against all of Y; writes the row's covariance tiles, returns
     (mean, std of the X tile, mean, std of Y, tile paths in column order)."""
     acc: Any = None
