@@ -286,3 +286,12 @@ def test_analyze_with_method_tile_equals_the_untiled_run(study, second_bert) -> 
         run("regcorr", ["method=regcorr", "method.tile=7"])
     with pytest.raises(ConfigError, match=r"method\.baseline"):
         run("baseline", ["method=maxcorr", "method.tile=7"])
+
+
+def test_ray_tasks_ask_for_a_gpu_only_when_the_products_run_on_cuda() -> None:
+    ray = pytest.importorskip("ray")
+    from neuroscope.methods.mapreduce import map_task, remote_task
+
+    assert remote_task(ray, map_task, "cuda:0")._default_options.get("num_gpus") == 1
+    assert remote_task(ray, map_task, "torch:cuda")._default_options.get("num_gpus") == 1
+    assert not remote_task(ray, map_task, "cpu")._default_options.get("num_gpus")

@@ -109,6 +109,12 @@ def start_ray(settings: dict[str, Any]) -> Any:
     return ray
 
 
+def remote_task(ray: Any, fn: Any, device: str) -> Any:
+    """`fn` as a Ray remote function; one GPU per task when the products run on CUDA."""
+    gpu = str(device).removeprefix("torch:").startswith("cuda")
+    return ray.remote(num_gpus=1)(fn) if gpu else ray.remote(fn)
+
+
 def map_task(specs: list[tuple[Any, ...]], tokens: np.ndarray, block_rows: int, products: str,
              device: str) -> Partial:
     """One Ray task: open the sources, stream `tokens`, return the partial sums."""
@@ -125,7 +131,7 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     bounds = shard_bounds(sources[0], block_rows)
     tasks = settings.get("tasks") or max(1, min(len(bounds) - 1, 4 * int(ray.cluster_resources().get("CPU", 1))))
     groups = token_groups(tokens, bounds, tasks)
-    remote = ray.remote(map_task)
+    remote = remote_task(ray, map_task, device)
     shared = ray.put(specs)
     refs = [remote.remote(shared, g, block_rows, products, device) for g in groups]
     order = {ref: i for i, ref in enumerate(refs)}

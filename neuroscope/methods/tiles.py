@@ -25,7 +25,14 @@ from neuroscope.errors import ConfigError
 from neuroscope.files import atomic_path
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import DEAD, aggregate
-from neuroscope.methods.mapreduce import check_ray, open_spec, source_spec, start_ray, task_result
+from neuroscope.methods.mapreduce import (
+    check_ray,
+    open_spec,
+    remote_task,
+    source_spec,
+    start_ray,
+    task_result,
+)
 from neuroscope.methods.moments import Products, products_backend
 from neuroscope.progress import stage
 
@@ -155,7 +162,7 @@ def _ray_rows(x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_r
     ray = start_ray(check_ray(settings))
     specs = [source_spec(s) for s in [x, *others]]
     shared_idx = ray.put(idx)
-    remote = ray.remote(_row_task)
+    remote = remote_task(ray, _row_task, device)
     refs = {}
     for m, cols in jobs:
         rows = _block_rows(tile, x.n_neurons, others[m].n_neurons, block_rows)
