@@ -3,8 +3,11 @@
 For the studied model X and each other model Y over the same tokens: means, variances and the
 covariance blocks Σ_XY, Σ_XX, Σ_YY, accumulated in float64 over token blocks (never a whole
 `[tokens, neurons]` matrix in memory), on data shifted by the first block's mean so that large
-means do not cancel precision. From them: correlations, maxcorr partners, multiple correlation
-(RegCorr), SVCCA / CCA and linear CKA — all without going back to the data.
+means do not cancel precision. The sums are partials (methods/moments.py) that merge exactly, so
+the pass can also run as Ray tasks over shards (methods/mapreduce.py); maxcorr / mincorr over more
+neurons than Σ_XY fits in memory run tile by tile (methods/tiles.py). From the statistics:
+correlations, maxcorr partners, multiple correlation (RegCorr), SVCCA / CCA and linear CKA — all
+without going back to the data.
 """
 
 from __future__ import annotations
