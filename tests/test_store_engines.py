@@ -25,10 +25,11 @@ LAYOUT = {"shard_tokens": 40, "batch_tokens": 48}
 class FailingNeurons(TransformerNeurons):
     """The tiny model, failing on a sentence that starts with 'hello' (a worker that dies mid-range)."""
 
-    def extract(self, sentences: list[list[str]]):  # noqa: ANN201 - as the parent
-        if any(s[0] == "hello" for s in sentences):
-            raise RuntimeError("worker killed")
-        return super().extract(sentences)
+    def extract_batches(self, batches):  # noqa: ANN001, ANN201 - as the parent (what the store builder calls)
+        for sentences in batches:
+            if any(s[0] == "hello" for s in sentences):
+                raise RuntimeError("worker killed")
+            yield from super().extract_batches([sentences])
 
 
 def _build(model: Path, root: Path, plan: BuildPlan, cls: type = TransformerNeurons):

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.errors import ConfigError, StoreError
+from neuroscope.clusters import ray_result, start_ray
+from neuroscope.errors import ConfigError
 from neuroscope.methods.moments import Partial, accumulate, merge_all, products_backend
 from neuroscope.progress import stage
 
@@ -93,22 +94,6 @@ def check_pass(engine: str, ray: dict[str, Any] | None, products: str, device: s
     products_backend(products, device)
 
 
-def start_ray(settings: dict[str, Any]) -> Any:
-    """Ray, started once per process: `ray.init(address=...)` for a cluster, else a local Ray."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("method.engine=ray: the ray package is not installed (pip install 'ray>=2')") from None
-    if not ray.is_initialized():
-        if settings.get("address"):
-            ray.init(address=str(settings["address"]), include_dashboard=False, ignore_reinit_error=True,
-                     log_to_driver=False)
-        else:
-            ray.init(num_cpus=settings.get("num_cpus"), include_dashboard=False, ignore_reinit_error=True,
-                     log_to_driver=False)
-    return ray
-
-
 def remote_task(ray: Any, fn: Any, device: str) -> Any:
     """`fn` as a Ray remote function; one GPU per task when the products run on CUDA."""
     gpu = str(device).removeprefix("torch:").startswith("cuda")
@@ -127,7 +112,7 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     settings = check_ray(settings)
     products_backend(products, device)  # a bad products/device is a ConfigError here, not in a worker
     specs = [source_spec(s) for s in sources]
-    ray = start_ray(settings)
+    ray = start_ray(settings, "method.engine")
     bounds = shard_bounds(sources[0], block_rows)
     tasks = settings.get("tasks") or max(1, min(len(bounds) - 1, 4 * int(ray.cluster_resources().get("CPU", 1))))
     groups = token_groups(tokens, bounds, tasks)
@@ -140,18 +125,6 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     with stage(f"{label} (ray, {len(refs)} tasks)", total=len(refs)) as step:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            parts[order[done[0]]] = task_result(ray, done[0])
+            parts[order[done[0]]] = ray_result(ray, done[0])
             step()
     return merge_all([p for p in parts if p is not None])
-
-
-def task_result(ray: Any, ref: Any) -> Any:
-    """A task's result; a ConfigError or StoreError raised in the worker is raised here as itself
-    (one line for the user, not Ray's wrapped traceback)."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, (ConfigError, StoreError)):
-            raise cause from None
-        raise

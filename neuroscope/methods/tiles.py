@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroscope.clusters import ray_result, start_ray
 from neuroscope.errors import ConfigError
 from neuroscope.files import atomic_path
 from neuroscope.methods.base import NeuronRanking
@@ -30,8 +31,6 @@ from neuroscope.methods.mapreduce import (
     open_spec,
     remote_task,
     source_spec,
-    start_ray,
-    task_result,
 )
 from neuroscope.methods.moments import Products, products_backend
 from neuroscope.progress import stage
@@ -159,7 +158,7 @@ def _ray_rows(x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_r
               device: str, work: Path, jobs: list[tuple[int, np.ndarray]],
               settings: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, Row]]:
     """The tile rows' passes as Ray tasks; yields each row as its task finishes."""
-    ray = start_ray(check_ray(settings))
+    ray = start_ray(check_ray(settings), "method.engine")
     specs = [source_spec(s) for s in [x, *others]]
     shared_idx = ray.put(idx)
     remote = remote_task(ray, _row_task, device)
@@ -173,7 +172,7 @@ def _ray_rows(x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_r
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         m, cols = refs[done[0]]
-        yield m, cols, task_result(ray, done[0])
+        yield m, cols, ray_result(ray, done[0])
 
 
 def _row_pass(x: Any, y: Any, cols: np.ndarray, idx: np.ndarray, tile: int, rows: int, backend: Products,

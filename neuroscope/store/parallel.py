@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neuroscope.clusters import ray_result, start_ray
 from neuroscope.errors import ConfigError, StoreError
 from neuroscope.store.shards import fill_missing
 
@@ -156,16 +157,8 @@ class _Progress:
 
 def _run_ray(plan: BuildPlan, args: list[tuple], progress: _Progress) -> list[dict[str, Any]]:
     """Each range as a Ray task (`ray.init()` local unless `store.ray.address`)."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("store.engine=ray: Ray is not installed; pip install 'ray[default]'") from exc
     settings = {k: v for k, v in plan.ray.items() if v is not None}
-    if not ray.is_initialized():
-        init = {"address": settings.get("address"), "include_dashboard": False, "log_to_driver": False}
-        if settings.get("num_cpus") is not None and not settings.get("address"):
-            init["num_cpus"] = int(settings["num_cpus"])
-        ray.init(**{k: v for k, v in init.items() if v is not None})
+    ray = start_ray(settings, "store.engine")
     task = ray.remote(num_cpus=plan.threads or 1, max_retries=int(settings.get("max_retries", 1)))(build_range)
     shared = ray.put(args[0][1])  # the sentences once in the object store, not once per task
     futures = [task.remote(a[0], shared, *a[2:]) for a in args]
@@ -174,11 +167,8 @@ def _run_ray(plan: BuildPlan, args: list[tuple], progress: _Progress) -> list[di
         while pending:
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
             progress.poll()
-        return [ray.get(f) for f in futures]
+        return [ray_result(ray, f) for f in futures]
     except ray.exceptions.RayTaskError as exc:
-        cause = exc.as_instanceof_cause()
-        if isinstance(cause, (StoreError, ConfigError)):
-            raise type(cause)(str(cause).splitlines()[-1]) from exc
         raise StoreError(f"store.engine=ray: a worker failed: {str(exc).strip().splitlines()[-1]}; finished "
                          f"shards are kept in {progress.path}, re-run to compute the rest") from exc
 
