@@ -64,6 +64,19 @@ def loadavg() -> str:
         return "n/a"
 
 
+def code_version() -> str:
+    """The checkout measured: HEAD and the library files changed in the working tree (if git is there)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "neuroscope"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores, library versions, BLAS and the thread pools in use."""
     import numpy as np
@@ -459,6 +472,7 @@ def main() -> None:
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), Python {info['python']}, "
           f"torch {info['torch']} ({info['torch_threads']} threads), numpy {info['numpy']}, BLAS {info['blas']}; "
           f"thread pools: {'; '.join(info['thread_pools'])}")
+    print(f"code: neuroscope {code_version()}")
     print(f"load average at start: {start_load}  ({'--quick' if args.quick else 'recorded sizes'}, "
           f"{args.threads} thread(s), {args.repeats} repeat(s))", flush=True)
     only = set(args.only.split(","))
