@@ -85,16 +85,13 @@ def fill_shard(source: NeuronSource, sentences: list[list[str]], shard: dict[str
     # a source that can overlap batch i's device-to-host copy with batch i+1's forward says so
     stream = source.extract_batches(texts) if hasattr(source, "extract_batches") else map(source.extract, texts)
     for batch, words, acts in zip(plan, texts, stream, strict=True):  # acts: {site: [words, units]}
-        n_rows = sum(lengths[i] for i in batch)
+        rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in batch])  # [batch words]
+        n_rows = len(rows)
         for site in source.sites:
             if acts[site].shape[0] != n_rows:
                 raise StoreError(f"model returned {acts[site].shape[0]} rows for {n_rows} words at site {site}")
             values = checked(acts[site].numpy(), site, dtype, words, [first + i for i in batch])
-            row = 0
-            for i in batch:
-                n = lengths[i]
-                arrays[site][starts[i]:starts[i] + n] = values[row:row + n]
-                row += n
+            arrays[site][rows] = values  # one scatter per site: the batch's sentences are not contiguous
         bar.update(n_rows)
     for arr in arrays.values():
         arr.flush()
