@@ -123,3 +123,22 @@ def test_planted_shared_neurons_and_subspace_rise_above_their_floors() -> None:
     for key in ("mean_cca", "debiased_cka", "mean_regcorr"):
         assert held[key] > base[key]["mean"] + 5 * max(base[key]["sd"], 0.005), key
     assert heldout_similarity(pairs[0], pairs[0].heldout) == held["per_model"][0]
+
+
+@pytest.mark.parametrize("device", ["cpu", "torch:cpu"])
+def test_attach_heldout_gives_the_reference_floors_on_any_device(device: str) -> None:
+    """The pipeline's held-out pass (attach_heldout) equals the hand-built one of `with_floors`, on
+    NumPy and through the torch products path (`method.device`)."""
+    from neuroscope.methods.floors import attach_heldout
+
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((N, P)), rng.standard_normal((N, P))
+    want = with_floors(x, [y])
+    got = pair_stats(ArraySource(x), [ArraySource(y)], TRAIN)
+    split = np.where(SENT % 5 == 0, 1, 0)
+    attach_heldout(got, ArraySource(x), [ArraySource(y)], split, SENT, draws=3, device=device)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.heldout.cxy, w.heldout.cxy, rtol=0, atol=1e-10)
+        assert len(g.pairing) == len(w.pairing) == 3
+        for gp, wp in zip(g.pairing, w.pairing, strict=True):
+            np.testing.assert_allclose(gp.cxy, wp.cxy, rtol=0, atol=1e-10)
