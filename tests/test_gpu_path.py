@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import torch
 
+from neuroscope.devices import torch_device
 from neuroscope.errors import ConfigError
-from neuroscope.models.base import HostCopies, pipelined, torch_device, torch_dtype
+from neuroscope.models.base import HostCopies, pipelined, torch_dtype
 from neuroscope.models.transformer import TransformerNeurons
 from tests.conftest import REPO, UD_DEV, tiny_conllu
 
@@ -192,10 +193,12 @@ def test_bad_dtype_or_device_is_a_one_line_config_error(kwargs: dict[str, str], 
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
-def test_cuda_without_a_gpu_is_a_config_error_before_loading(device: str, tiny_bert: Path, tmp_path: Path) -> None:
+def test_cuda_without_a_gpu_is_a_config_error_before_loading(device: str, tiny_bert: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from neuroscope.models.nlm import NLMNeurons
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a GPU machine
 
     match = rf"^model\.device: '{device}' asked for, but this torch \(.*\) sees no CUDA GPU"
     with pytest.raises(ConfigError, match=match):

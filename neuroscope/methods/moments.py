@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroscope.devices import torch_device
 from neuroscope.errors import ConfigError
 
 
@@ -164,22 +165,7 @@ def products_backend(products: str, device: str = "cpu") -> Products:
     device = str(device)
     if device == "cpu":
         return Products(products)
-    name = device.removeprefix("torch:")
-    try:
-        import torch
-
-        dev = torch.device(name)
-    except (ImportError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"method.device: '{device}' is not a device torch knows (cpu, cuda, cuda:0, mps, "
-                          f"torch:cpu): {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"method.device: '{device}' asked for, but torch sees no CUDA GPU on this machine "
-                          "(torch.cuda.is_available() is false); use method.device=cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"method.device: '{device}' does not exist; this machine has {torch.cuda.device_count()} "
-                          "CUDA device(s)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"method.device: '{device}' asked for, but torch's MPS backend is not available here")
+    dev = torch_device(device.removeprefix("torch:"), "method.device")
     return TorchProducts(products, str(dev))
 
 

@@ -49,31 +49,6 @@ def read_checkpoint(path: str | Path, arch: str, key: str = "model.checkpoint") 
 # --- device, dtype and host copies (docs/scale/gpu.md) ----------------------------------------------
 
 DTYPES = ("float32", "bfloat16", "float16")  # model.dtype: the weights' and the forward's dtype
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-
-def torch_device(device: str, key: str = "model.device") -> torch.device:
-    """The checked `torch.device` of `model.device`: a bad name, or a GPU this torch cannot see, is a
-    `ConfigError` naming `key`."""
-    try:
-        dev = torch.device(str(device))
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{key}: '{device}' is not a device; use cpu, cuda, cuda:<index> or mps") from exc
-    if dev.type not in DEVICE_TYPES:
-        raise ConfigError(f"{key}: '{device}' is not supported; use cpu, cuda, cuda:<index> or mps")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"{key}: '{device}' asked for, but this torch ({torch.__version__}) sees no CUDA GPU "
-                              "(torch.cuda.is_available() is False); use model.device=cpu or a CUDA build of torch")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"{key}: '{device}' does not exist; this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"{key}: '{device}' asked for, but torch.backends.mps.is_available() is False; "
-                          "use model.device=cpu")
-    return dev
-
-
 def torch_dtype(dtype: str, device: torch.device, key: str = "model.dtype") -> torch.dtype:
     """The checked `torch.dtype` of `model.dtype` (float32 | bfloat16 | float16); a dtype the device
     cannot run (tried on a small linear, layer norm, GELU and softmax) is a `ConfigError` naming `key`."""

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from neuroscope.config import check_params
 from neuroscope.data.multi30k import Multi30kDataModule, collate
 from neuroscope.data.vocab import BOS, EOS, PAD, UNK, Vocab, detokenize, tokenize
+from neuroscope.devices import torch_device
 from neuroscope.errors import ConfigError
-from neuroscope.models.base import torch_device
 from neuroscope.models.lstm_sites import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEY,

@@ -225,7 +225,8 @@ class TransformerNeurons:
         sites: str | Iterable[str] | None = ("hidden",),
         dtype: str = "float32",
     ) -> None:
-        from neuroscope.models.base import torch_device, torch_dtype
+        from neuroscope.devices import torch_device
+        from neuroscope.models.base import torch_dtype
 
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"model.aggregation: expected one of {AGGREGATIONS}, got '{aggregation}'")
