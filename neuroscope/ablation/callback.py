@@ -194,8 +194,7 @@ class NeuronAblation(pl.Callback):
         for site, sae in self.saes.items():
             with spliced(pl_module, {site: sae}):
                 with_sae = float(pl_module.ablation_metric(batches))
-            width = points[site].width if site in points else 0
-            with silence(pl_module, [f"{site}:{i}" for i in range(width)], "zero", None, self.where):
+            with silence(pl_module, [f"{site}:{i}" for i in range(points[site].width)], "zero", None, self.where):
                 zeroed = float(pl_module.ablation_metric(batches))
             gap = zeroed - baseline
             out[site] = {"spliced": with_sae, "site_zeroed": zeroed,

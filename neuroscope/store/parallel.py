@@ -211,9 +211,9 @@ def merge_reports(reports: list[dict[str, Any]], source: NeuronSource) -> dict[s
     """Check that every worker loaded the driver's model (same fingerprint, sites and units) and
     return their summed extraction stats."""
     stats: dict[str, int] = {}
+    driver = (source.fingerprint(), list(source.sites), dict(source.units))  # hashes the model files: once
     for i, rep in enumerate(reports):
-        if rep["fingerprint"] != source.fingerprint() or rep["sites"] != list(source.sites) \
-                or rep["units"] != dict(source.units):
+        if (rep["fingerprint"], rep["sites"], rep["units"]) != driver:
             raise StoreError(f"store worker {i} (shards {rep['shards'][0]}..{rep['shards'][-1]}) loaded another "
                              "model than the driver (fingerprint, sites or units differ); are the model files "
                              "the same on every node?")
