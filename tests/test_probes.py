@@ -228,6 +228,25 @@ def test_moments_are_exact_over_chunks() -> None:
     assert std[3] == 1.0
 
 
+def test_moments_are_computed_once_and_shared_by_column_subsets_and_relabellings() -> None:
+    """A study computes the train rows' moments once: column subsets take theirs sliced (equal to
+    computing them afresh), relabelled copies share them, and the gather keeps the columns' values."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(2, 3, size=(900, 12)).astype(np.float32)
+    root = ArrayChunks(x, rng.integers(0, 3, 900), [0, 400, 900], index=np.arange(900))
+    assert root.stats is None
+    mean, std = moments(root)
+    assert root.stats is not None and moments(root)[0] is mean  # cached, not recomputed
+    cols = np.array([0, 3, 4, 11])
+    sub = root.columns(cols)
+    np.testing.assert_array_equal(sub.x, x[:, cols])
+    np.testing.assert_array_equal(sub.stats[0], mean[cols])
+    fresh = moments(ArrayChunks(x[:, cols], root.y, root.boundaries))
+    np.testing.assert_allclose(sub.stats[0], fresh[0], rtol=1e-6)
+    np.testing.assert_allclose(sub.stats[1], fresh[1], rtol=1e-6)
+    assert root.relabel(np.zeros(900, dtype=np.int64)).stats is root.stats
+
+
 def test_keep_zeroes_the_other_neurons() -> None:
     x, y = separable()
     probe, _ = fit_probe(ArrayChunks(x, y), 3, ProbeConfig(seed=0, epochs=20, batch_size=256, lr=1e-2))

@@ -61,13 +61,23 @@ def as_array(a: Any, dtype: Any) -> np.ndarray:
     return np.asarray(a, dtype=dtype)
 
 
+Stats = tuple[np.ndarray, np.ndarray]  # per-neuron (mean, std) float32 [neurons] each, as `moments` gives
+
+
+def column_stats(stats: Stats | None, cols: np.ndarray) -> Stats | None:
+    """The moments of a neuron subset, taken from its parent's (they are per neuron)."""
+    return None if stats is None else (stats[0][cols], stats[1][cols])
+
+
 class ArrayChunks:
     """In-memory tokens; `boundaries` (row offsets) split them into chunks like a store's shards.
     `mixed`: the rows of each chunk already mix the corpus (as `StoreChunks.load()` gives them);
-    otherwise (e.g. arrays in corpus order) `fit_numpy` trains on a once-shuffled copy."""
+    otherwise (e.g. arrays in corpus order) `fit_numpy` trains on a once-shuffled copy.
+    `stats`: the rows' `moments`, once computed (kept for the column subsets and relabellings
+    of the same rows, so a study computes them once)."""
 
     def __init__(self, x: Any, y: Any, boundaries: list[int] | None = None, mixed: bool = False,
-                 index: np.ndarray | None = None) -> None:
+                 index: np.ndarray | None = None, stats: Stats | None = None) -> None:
         self.x = as_array(x, np.float32)  # [tokens, neurons]
         self.y = as_array(y, np.int64)  # [tokens]
         self.index = index  # [tokens] store token id of each row, when loaded from a store
@@ -75,6 +85,7 @@ class ArrayChunks:
         self.boundaries = boundaries or [0, self.n_tokens]
         self.n_chunks = len(self.boundaries) - 1
         self.mixed = mixed
+        self.stats = stats
 
     def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.boundaries[i], self.boundaries[i + 1]
@@ -84,14 +95,16 @@ class ArrayChunks:
         return nonempty_chunks(self)
 
     def columns(self, cols: np.ndarray) -> ArrayChunks:
-        """The same tokens over a neuron subset."""
-        return ArrayChunks(self.x[:, np.asarray(cols)], self.y, self.boundaries, self.mixed, self.index)
+        """The same tokens over a neuron subset (np.take: ~3x faster than `x[:, cols]`)."""
+        cols = np.asarray(cols, dtype=np.int64)
+        return ArrayChunks(np.take(self.x, cols, axis=1), self.y, self.boundaries, self.mixed, self.index,
+                           column_stats(self.stats, cols))
 
     def relabel(self, labels: np.ndarray) -> ArrayChunks:
         """The same activations (shared, not copied) with other labels of the same store tokens."""
         if self.index is None:
             raise ValueError("relabel needs rows loaded from a store (their token ids)")
-        return ArrayChunks(self.x, labels[self.index], self.boundaries, self.mixed, self.index)
+        return ArrayChunks(self.x, labels[self.index], self.boundaries, self.mixed, self.index, self.stats)
 
 
 class StoreChunks:
@@ -109,8 +122,10 @@ class StoreChunks:
     SEGMENT_ROWS = 32  # consecutive tokens read together (about two sentences)
 
     def __init__(self, store: ActivationStore, mask: np.ndarray, labels: np.ndarray, neurons: Any = None,
-                 chunk_mib: float = 8.0, pieces: list[tuple[int, np.ndarray]] | None = None) -> None:
+                 chunk_mib: float = 8.0, pieces: list[tuple[int, np.ndarray]] | None = None,
+                 stats: Stats | None = None) -> None:
         self.store, self.mask, self.labels, self.chunk_mib = store, mask, labels, chunk_mib
+        self.stats = stats  # the selected rows' `moments`, once computed (as ArrayChunks.stats)
         self.cols = store.neuron_index(neurons)
         self.n_neurons = len(self.cols)
         self.n_tokens = int(mask.sum())
@@ -151,11 +166,13 @@ class StoreChunks:
 
     def columns(self, cols: np.ndarray) -> StoreChunks:
         # the same chunks (fewer bytes each), so the same batches as the in-memory subset
-        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib, self.pieces)
+        cols = np.asarray(cols, dtype=np.int64)
+        return StoreChunks(self.store, self.mask, self.labels, self.cols[cols], self.chunk_mib, self.pieces,
+                           column_stats(self.stats, cols))
 
     def relabel(self, labels: np.ndarray) -> StoreChunks:
         """The same tokens and chunks with other labels."""
-        return StoreChunks(self.store, self.mask, labels, self.cols, self.chunk_mib, self.pieces)
+        return StoreChunks(self.store, self.mask, labels, self.cols, self.chunk_mib, self.pieces, self.stats)
 
     def token_ids(self) -> np.ndarray:
         """[tokens] store token id of each selected row, in chunk order."""
@@ -169,7 +186,7 @@ class StoreChunks:
         x = np.empty((self.n_tokens, self.n_neurons), dtype=np.float32)  # [tokens, neurons]
         ys = [self.chunk(i, out=x[lo:hi])[1] for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
         y = np.concatenate(ys) if ys else np.empty(0, dtype=np.int64)
-        return ArrayChunks(x, y, bounds, mixed=True, index=self.token_ids())  # chunks mix their shard
+        return ArrayChunks(x, y, bounds, mixed=True, index=self.token_ids(), stats=self.stats)  # chunks mix their shard
 
 
 def row_blocks(x: np.ndarray, mib: float = 8.0) -> Iterator[np.ndarray]:
@@ -179,10 +196,22 @@ def row_blocks(x: np.ndarray, mib: float = 8.0) -> Iterator[np.ndarray]:
         yield x[lo:lo + step]
 
 
-def moments(data: TokenChunks) -> tuple[np.ndarray, np.ndarray]:
+def moments(data: TokenChunks) -> Stats:
     """Per-neuron mean and std in one streaming pass: per chunk (a store's shard) a partial (count,
     float64 mean, M2) from blocks of <= 8 MiB, partials merged exactly (Chan et al.); std of constant
-    neurons = 1. Returns float32 [neurons] each."""
+    neurons = 1. Returns float32 [neurons] each. Computed once per rows: kept as `data.stats`,
+    which the data's column subsets and relabellings inherit (sliced)."""
+    stats = getattr(data, "stats", None)
+    if stats is None:
+        stats = _moments(data)
+        try:
+            data.stats = stats
+        except AttributeError:  # another TokenChunks that cannot keep them: computed per call
+            pass
+    return stats
+
+
+def _moments(data: TokenChunks) -> Stats:
     Part = tuple[int, np.ndarray, np.ndarray]  # (n, mean, M2 = Σ (x - mean)²)
 
     def merge(a: Part, b: Part) -> Part:  # Chan et al.'s pairwise update: exact for any split
