@@ -68,6 +68,33 @@ def test_words_without_subwords_still_get_a_row(tiny_bert: Path) -> None:
     assert got["layer1"].shape[0] == 3 and src.replaced_words == 1
 
 
+def test_lengths_counts_serve_the_batches_so_each_sentence_is_tokenized_twice(tiny_bert: Path) -> None:
+    """A store shard calls `lengths` on its sentences, then extracts them in batches: the subword
+    counts of `lengths` cut the windows (one tokenizer pass fewer), with the same vectors, windows
+    and unk replacements as an extraction that never called `lengths`."""
+    sents = [["the", "cats", "sleep", "."] * 5, ["hello", "\u200b", "world"], ["a", "dog"]]
+    plain = TransformerNeurons(str(tiny_bert), max_length=8)
+    want = plain.extract(sents)
+    src = TransformerNeurons(str(tiny_bert), max_length=8)
+    assert src.lengths(sents) == plain.lengths(sents)
+    seen: list[list[list[str]]] = []
+    tokenize = src.tokenizer.__class__.__call__
+
+    def counting(tok, text, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen.append(text)
+        return tokenize(tok, text, *args, **kwargs)
+
+    src.tokenizer.__class__.__call__ = counting
+    try:
+        got = src.extract(sents)
+    finally:
+        src.tokenizer.__class__.__call__ = tokenize
+    assert len(seen) == 1  # the padded forward call only: the windows came from `lengths`' counts
+    for site in want:
+        torch.testing.assert_close(got[site], want[site], rtol=0, atol=0)
+    assert (src.windowed_sentences, src.replaced_words) == (plain.windowed_sentences, plain.replaced_words) == (1, 1)
+
+
 def test_layer_selection_and_bad_settings(tiny_bert: Path) -> None:
     src = TransformerNeurons(str(tiny_bert), layers=[2, 0])
     assert src.sites == ["embeddings", "layer2"] and src.units == {"embeddings": 16, "layer2": 16}

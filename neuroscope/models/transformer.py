@@ -266,6 +266,7 @@ class TransformerNeurons:
         self.max_length = _max_length(self.tokenizer, cfg, max_length)
         self.windowed_sentences = 0  # sentences split into windows so far
         self.replaced_words = 0  # words without subwords, fed as the unknown token
+        self._counts: dict[tuple[str, ...], list[int]] = {}  # subwords per word of the last `lengths` call's sentences
 
     def folder(self) -> Path | None:
         """The local folder of the model's files: `path` itself, or its Hugging Face cache snapshot."""
@@ -314,21 +315,34 @@ class TransformerNeurons:
         return {"windowed_sentences": self.windowed_sentences, "replaced_words": self.replaced_words}
 
     def lengths(self, sentences: list[list[str]]) -> list[int]:
-        """Subword positions each sentence occupies (for length-sorted batching)."""
-        enc = self.tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+        """Subword positions each sentence occupies (for length-sorted batching). The subword
+        counts are kept for `_pieces` of the same sentences (a store shard's batches), so the
+        tokenizer runs twice per sentence, not three times."""
+        self._counts = {}
+        self._counts = dict(zip(map(tuple, sentences), self._word_counts(sentences), strict=True))
         extra = self.tokenizer.num_special_tokens_to_add()
-        return [min(len(ids), 4 * self.max_length) + extra for ids in enc["input_ids"]]
+        return [min(sum(self._counts[tuple(s)]), 4 * self.max_length) + extra for s in sentences]
+
+    def _word_counts(self, sentences: list[list[str]]) -> list[list[int]]:
+        """Subwords of each word, no special tokens: from the last `lengths` call when it saw the
+        sentence, else from one tokenizer call over the others."""
+        out = [self._counts.get(tuple(s)) for s in sentences]
+        missing = [i for i, c in enumerate(out) if c is None]
+        if missing:
+            enc = self.tokenizer([sentences[i] for i in missing], is_split_into_words=True, add_special_tokens=False)
+            for b, i in enumerate(missing):
+                counts = [0] * len(sentences[i])
+                for w in enc.word_ids(b):
+                    if w is not None:
+                        counts[w] += 1
+                out[i] = counts
+        return out
 
     def _pieces(self, sentences: list[list[str]]) -> list[list[str]]:
         """Windows of whole words that fit the model; words without subwords become the unk token."""
-        enc = self.tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add()
         pieces = []
-        for b, words in enumerate(sentences):
-            counts = [0] * len(words)
-            for w in enc.word_ids(b):
-                if w is not None:
-                    counts[w] += 1
+        for words, counts in zip(sentences, self._word_counts(sentences), strict=True):
             if 0 in counts:  # e.g. a zero-width space: the tokenizer drops it entirely
                 unk = self.tokenizer.unk_token or self.tokenizer.eos_token
                 self.replaced_words += counts.count(0)
