@@ -202,7 +202,7 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
         p.y_neurons, p.model, p.store = other.neurons, str(node["name"]), str(other.path)
     if tokens == "train" and not tile:  # noise floors: fitted on train, scored on held-out tokens (methods/floors.py)
         sentence_of = np.repeat(np.arange(len(corpus.sentences)), [len(s.words) for s in corpus.sentences])
-        attach_heldout(pairs, store, stores, corpus.split, sentence_of, pairing_draws, products, device)
+        attach_heldout(pairs, store, stores, corpus.split, sentence_of, pairing_draws, products, device, engine, ray)
     return pairs
 
 

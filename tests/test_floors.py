@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,30 @@ def test_attach_heldout_gives_the_reference_floors_on_any_device(device: str) ->
         assert len(g.pairing) == len(w.pairing) == 3
         for gp, wp in zip(g.pairing, w.pairing, strict=True):
             np.testing.assert_allclose(gp.cxy, wp.cxy, rtol=0, atol=1e-10)
+
+
+def test_attach_heldout_on_ray_equals_the_local_pass(tmp_path: Path) -> None:
+    """`method.engine=ray` runs the held-out pass as Ray tasks too: the sentence-shifted stores travel
+    as their token mapping around the store's path, and every statistic equals the local pass."""
+    ray = pytest.importorskip("ray")
+    from neuroscope.methods.floors import attach_heldout
+    from tests.test_mapreduce import stores
+
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((N, P)), rng.standard_normal((N, P))
+    sx, sy = stores(tmp_path, [x, y])
+    split = np.where(SENT % 5 == 0, 1, 0)
+    local = pair_stats(sx, [sy], TRAIN)
+    attach_heldout(local, sx, [sy], split, SENT, draws=2)
+    remote = pair_stats(sx, [sy], TRAIN)
+    try:
+        attach_heldout(remote, sx, [sy], split, SENT, draws=2, engine="ray", ray={"num_cpus": 2, "tasks": 3})
+    finally:
+        ray.shutdown()
+    for g, w in zip(remote, local, strict=True):
+        np.testing.assert_allclose(g.heldout.cxy, w.heldout.cxy, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(g.heldout.cyy, w.heldout.cyy, rtol=0, atol=1e-10)
+        assert len(g.pairing) == len(w.pairing) == 2
+        for gp, wp in zip(g.pairing, w.pairing, strict=True):
+            np.testing.assert_allclose(gp.cxy, wp.cxy, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(gp.cyy, wp.cyy, rtol=0, atol=1e-10)

@@ -202,17 +202,19 @@ def floor_detail(pairs: list[PairStats], rotation: str | None = None, draws: int
 
 
 def attach_heldout(pairs: list[PairStats], x: Source, others: list[Source], split: np.ndarray,
-                   sentence_of: np.ndarray, draws: int = 3, products: str = "float64", device: str = "cpu") -> None:
+                   sentence_of: np.ndarray, draws: int = 3, products: str = "float64", device: str = "cpu",
+                   engine: str = "local", ray: dict[str, Any] | None = None) -> None:
     """One more streamed pass over the held-out tokens (`split` != 0): each pair gets `heldout` (X and
     Y there) and `pairing` (X against Y shifted by whole sentences, `draws` shifts), for pairing_floor.
-    Its products run on `device` like the main pass; it stays in this process (the shifted sources
-    are views, which Ray workers cannot reopen by path)."""
+    It runs where the main pass runs: products on `device`, and with `engine=ray` as Ray tasks over
+    shards (a shifted source travels as its token mapping around its store's path)."""
     held = np.flatnonzero(split != 0)
     if len(held) < 4 or draws <= 0:
         return
     shifts = sentence_shifts(held, sentence_of, len(split), draws)
     shifted = [ShiftedSource(o, m) for m in shifts for o in others]
-    stats = pair_stats(x, [*others, *shifted], held, products=products, device=device, label="noise-floor pass")
+    stats = pair_stats(x, [*others, *shifted], held, products=products, device=device, engine=engine, ray=ray,
+                       label="noise-floor pass")
     m = len(others)
     for i, p in enumerate(pairs):
         p.heldout = stats[i]
