@@ -7,6 +7,11 @@ under `--root` by a child process (so their arrays never count in this process's
 the tiled reduction finds them. Prints wall time, peak RSS (ru_maxrss) and the check.
 
     OMP_NUM_THREADS=1 python bench/tiled_maxcorr.py --neurons 20000 --tokens 2000 --tile 2000
+    OMP_NUM_THREADS=1 python bench/tiled_maxcorr.py --baseline-draws 3   # with the tiled rotation baseline
+
+With `--baseline-draws`, the rotation baseline (fast structured rotations of Y, methods/tiles.py)
+runs in the same pass; the bench also prints the share of planted / other X neurons above the
+baseline's 99th percentile.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def main() -> None:
     ap.add_argument("--products", default="float32", choices=["float32", "float64"])
     ap.add_argument("--root", type=Path, default=Path("/tmp/neuroscope-tiled-bench"))
     ap.add_argument("--keep", action="store_true", help="keep the synthetic stores (default: removed)")
+    ap.add_argument("--baseline-draws", type=int, default=0, help="rotations of the tiled rotation baseline")
     args = ap.parse_args()
     if args.root.exists():
         shutil.rmtree(args.root)
@@ -68,7 +74,7 @@ def main() -> None:
     x, y = ActivationStore(args.root / "x"), ActivationStore(args.root / "y")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    (pair,) = tiled_pairs(x, [y], None, args.tile, products=args.products)
+    (pair,) = tiled_pairs(x, [y], None, args.tile, products=args.products, baseline_draws=args.baseline_draws)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     perm = np.load(args.root / "planted.npy")
@@ -80,6 +86,11 @@ def main() -> None:
           f"would be {full:.1f} GiB)")
     print(f"planted partners found: {100 * found:.1f} % (best |r| of planted X neurons: median "
           f"{np.median(pair.best[perm]):.3f}, of the others {np.median(np.delete(pair.best, perm)):.3f})")
+    if args.baseline_draws:
+        q99 = float(np.quantile(pair.rotated, 0.99))
+        above = pair.best > q99
+        print(f"rotation baseline ({args.baseline_draws} draws): 99th percentile {q99:.3f}; above it: planted "
+              f"{100 * above[perm].mean():.1f} %, others {100 * np.delete(above, perm).mean():.2f} %")
     if not args.keep:
         shutil.rmtree(args.root)
 

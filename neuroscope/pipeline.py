@@ -179,7 +179,7 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
     pairing_draws = int(method.pop("pairing_draws", 3))
     engine, device, ray = method.pop("engine", "local"), method.pop("device", "cpu"), method.pop("ray", None)
     check_pass(engine, ray, products, device)  # bad settings fail before any store is built
-    tile = check_tile(method.pop("tile", None), method["name"], method.get("baseline"))
+    tile = check_tile(method.pop("tile", None), method["name"])
     if not others:
         raise ConfigError(f"method.others: {method['name']} compares models; give at least one, e.g. "
                           "'method.others=[{name: nlm_lstm, checkpoint: B.ckpt}]'")
@@ -196,8 +196,12 @@ def _pairs(cfg: DictConfig, corpus: Any, store: Any, method: dict[str, Any]) -> 
                               f"{store.n_tokens}, or other words; every model must see the task corpus's words")
         stores.append(other)
     idx = np.nonzero(corpus.split == 0)[0] if tokens == "train" else None
-    pairs = (tiled_pairs(store, stores, idx, tile, products=products, device=device, engine=engine, ray=ray) if tile else
-             pair_stats(store, stores, idx, products=products, engine=engine, device=device, ray=ray))
+    if tile:  # the rotation baseline's rotations are drawn during the tiled pass (methods/tiles.py)
+        draws = int(method.get("baseline_draws", 3)) if method.get("baseline", True) else 0
+        pairs = tiled_pairs(store, stores, idx, tile, products=products, device=device, engine=engine, ray=ray,
+                            baseline_draws=draws, seed=int(cfg.seed))
+    else:
+        pairs = pair_stats(store, stores, idx, products=products, engine=engine, device=device, ray=ray)
     for p, node, other in zip(pairs, others, stores, strict=True):
         p.y_neurons, p.model, p.store = other.neurons, str(node["name"]), str(other.path)
     if tokens == "train" and not tile:  # noise floors: fitted on train, scored on held-out tokens (methods/floors.py)

@@ -213,8 +213,6 @@ def test_tile_settings_that_need_whole_matrices_are_config_errors() -> None:
     for method in ("regcorr", "cca", "svcca"):
         with pytest.raises(ConfigError, match=rf"method\.tile: {method} needs the full matrices"):
             check_tile(100, method)
-    with pytest.raises(ConfigError, match=r"method\.baseline.*method\.baseline=false"):
-        check_tile(100, "maxcorr", baseline=True)
     with pytest.raises(ConfigError, match=r"method\.tile: expected a whole number"):
         check_tile(0, "maxcorr")
     assert check_tile(None, "regcorr") is None and check_tile(64, "mincorr") == 64
@@ -283,8 +281,12 @@ def test_analyze_with_method_tile_equals_the_untiled_run(study, second_bert) -> 
     assert sim["mean_cca"] is None and tiled["correlation"]["tiled"]["tile"] == 7
     with pytest.raises(ConfigError, match=r"method\.tile: regcorr needs the full matrices"):
         run("regcorr", ["method=regcorr", "method.tile=7"])
-    with pytest.raises(ConfigError, match=r"method\.baseline"):
-        run("baseline", ["method=maxcorr", "method.tile=7"])
+    rotated = run("rotated", ["method=maxcorr", "method.tile=7", "method.baseline_draws=2"])  # the default baseline
+    corr = rotated["correlation"]
+    np.testing.assert_allclose(rotated["ranking_scores"], plain["ranking_scores"], atol=1e-10)
+    assert len(corr["baseline_scores"]) == len(rotated["ranking"]) and corr["universal_share"]["all"] >= 0
+    floor = corr["similarity_baseline"]["mean_maxcorr"]
+    assert floor["baseline"] == "rotation" and floor["draws"] == 2 and "tiled" in floor["rotation"]
 
 
 def test_ray_tasks_ask_for_a_gpu_only_when_the_products_run_on_cuda() -> None:
@@ -294,3 +296,78 @@ def test_ray_tasks_ask_for_a_gpu_only_when_the_products_run_on_cuda() -> None:
     assert remote_task(ray, map_task, "cuda:0")._default_options.get("num_gpus") == 1
     assert remote_task(ray, map_task, "torch:cuda")._default_options.get("num_gpus") == 1
     assert not remote_task(ray, map_task, "cpu")._default_options.get("num_gpus")
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 13])
+def test_hartley_is_the_orthonormal_cas_transform(n: int) -> None:
+    from neuroscope.methods.tiles import hartley
+
+    j = np.arange(n)
+    angle = 2 * np.pi * np.outer(j, j) / n
+    cas = (np.cos(angle) + np.sin(angle)) / np.sqrt(n)  # [n, n], symmetric
+    u = np.random.default_rng(n).standard_normal((5, n))
+    np.testing.assert_allclose(hartley(u), u @ cas, atol=1e-12)
+    np.testing.assert_allclose(hartley(hartley(u)), u, atol=1e-12)  # orthogonal and its own inverse
+
+
+@pytest.mark.parametrize("tile", [4, 7, 100])
+def test_tiled_rotation_baseline_equals_rotating_the_whole_matrices(tmp_path: Path, tile: int) -> None:
+    """The tiled baseline's best |ρ| per X neuron and draw equals maxcorr against Y R computed from the
+    whole Σ_XY and Σ_YY, with R the same fast rotation as a matrix (orthogonal, every entry nonzero:
+    each rotated unit mixes all of Y); whatever the tile; constant X neurons score 0."""
+    arrays = models(n=150, dims=(23, 17, 11))
+    arrays[0][:, 5] = 1e3
+    srcs = stores(tmp_path, arrays)
+    tokens = train_tokens(150)
+    full = pair_stats(srcs[0], srcs[1:], tokens)
+    tiled = tiled_pairs(srcs[0], srcs[1:], tokens, tile, block_rows=11, baseline_draws=2, seed=4)
+    from neuroscope.methods.tiles import FastRotation
+
+    for m, (p, t) in enumerate(zip(full, tiled, strict=True)):
+        assert t.rotated.shape == (2, 23) and t.rotation_seed == 4 + m
+        sx = np.where(p.alive_x(), p.std_x, np.inf)
+        for d in range(2):
+            r = FastRotation(len(p.cyy), 4 + m, d)(np.eye(len(p.cyy)))  # the rotation as a matrix: rows e_i R
+            np.testing.assert_allclose(r.T @ r, np.eye(len(r)), atol=1e-12)
+            assert np.abs(r).min() > 0
+            sy = np.sqrt(np.diag(r.T @ p.cyy @ r))
+            want = np.clip(np.abs(p.cxy @ r / sx[:, None] / sy[None, :]), 0, 1).max(1)
+            np.testing.assert_allclose(t.rotated[d], want, rtol=0, atol=1e-10)
+        assert (t.rotated[:, 5] == 0).all()
+
+
+def test_tiled_rotation_baseline_separates_planted_from_independent_neurons(tmp_path: Path) -> None:
+    """Known answers: 20 X neurons copy (noisy) Y neurons, the rest are independent of Y. With tiles
+    smaller than Y, the planted ones lie above the block-rotation baseline's 99th percentile and about
+    no independent one does; mincorr and maxcorr report the same keys as the untiled baseline."""
+    rng = np.random.default_rng(11)
+    n, p = 3000, 60
+    y = rng.standard_normal((n, p))
+    x = rng.standard_normal((n, p))
+    x[:, :20] = y[:, 20:40] + 0.3 * rng.standard_normal((n, 20))
+    srcs = stores(tmp_path, [x.astype(np.float32), y.astype(np.float32)])
+    tiled = tiled_pairs(srcs[0], srcs[1:], None, 16, baseline_draws=3, seed=0)
+    got = maxcorr(tiled)
+    corr = got.detail["correlation"]
+    untiled = maxcorr(pair_stats(srcs[0], srcs[1:]), baseline_draws=3).detail["correlation"]
+    assert {"baseline_scores", "baseline_quantiles", "universal_share"} <= corr.keys() <= untiled.keys() | {"tiled"}
+    q99 = corr["baseline_quantiles"]["1"]["99"]
+    assert (tiled[0].best[:20] > q99).all()
+    assert corr["universal_share"]["1"] == pytest.approx(20 / p, abs=0.02)
+    assert abs(q99 - untiled["baseline_quantiles"]["1"]["99"]) < 0.05  # fast vs Haar rotations: about the same floor
+    assert "mean_maxcorr" in corr["similarity_baseline"]
+    assert "baseline_scores" not in maxcorr(tiled, baseline=False).detail["correlation"]
+    assert "baseline_scores" in mincorr(tiled).detail["correlation"]
+
+
+def test_tiled_rotation_baseline_on_ray_equals_the_local_run(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    srcs = stores(tmp_path, models(n=90, dims=(13, 9, 10)))
+    local = tiled_pairs(srcs[0], srcs[1:], None, 5, block_rows=17, baseline_draws=2, seed=1)
+    try:
+        remote = tiled_pairs(srcs[0], srcs[1:], None, 5, block_rows=17, engine="ray", ray={"num_cpus": 2},
+                             baseline_draws=2, seed=1)
+    finally:
+        ray.shutdown()
+    for a, b in zip(local, remote, strict=True):
+        assert (a.rotated == b.rotated).all() and (a.best == b.best).all()

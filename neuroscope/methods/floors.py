@@ -62,15 +62,21 @@ def rotation_floor(pairs: list[PairStats], how: str, draws: int, seed: int) -> d
     neuron `baseline_scores` (column order; mean over draws), per model the baseline's quantiles, the
     share of live neurons above its 99th percentile (`universal_share`, per model index from 1 and
     `all`: above it for every other model), and mean_maxcorr's floor (mean, sd over draws)."""
-    alive = pairs[0].alive_x()
     real = np.stack([best_partners(p)[0] for p in pairs])  # [models, nx]
     rotated = np.stack([_fitted(p, ("rotated", draws, seed + m), lambda p=p, m=m: rotated_best(p, draws, seed + m))
                         for m, p in enumerate(pairs)])  # [models, draws, nx]
-    pooled = [rotated[m][:, alive].ravel() for m in range(len(pairs))]
+    return rotation_summary(real, rotated, pairs[0].alive_x(), how)
+
+
+def rotation_summary(real: np.ndarray, rotated: np.ndarray, alive: np.ndarray, how: str) -> dict[str, Any]:
+    """rotation_floor's keys from each X neuron's real best |ρ| per other model `real` [models, nx]
+    and its best after each random rotation `rotated` [models, draws, nx] (whole or tiled rotations)."""
+    n_models, draws = rotated.shape[:2]
+    pooled = [rotated[m][:, alive].ravel() for m in range(n_models)]
     thresholds = np.array([np.quantile(v, 0.99) if len(v) else 1.0 for v in pooled])
     above = real > thresholds[:, None]  # [models, nx]
     n_alive = max(int(alive.sum()), 1)
-    share = {str(m + 1): float(above[m][alive].sum() / n_alive) for m in range(len(pairs))}
+    share = {str(m + 1): float(above[m][alive].sum() / n_alive) for m in range(n_models)}
     share["all"] = float(above.all(0)[alive].sum() / n_alive)
     per_draw = rotated.max(0) if how == "max" else rotated.min(0)  # [draws, nx]
     means = [float(row[alive].mean()) if alive.any() else 0.0 for row in rotated.mean(0)]  # per draw, over models

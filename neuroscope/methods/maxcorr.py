@@ -14,7 +14,7 @@ def maxcorr(pairs: list[PairStats] | list[TiledPair], seed: int = 0, baseline: b
     """score_i = max over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last).
     `baseline`: the rotation baseline with `baseline_draws` random rotations (methods/floors.py)."""
     if pairs and isinstance(pairs[0], TiledPair):  # method.tile: best partners reduced tile by tile
-        return tiled_ranking(pairs, "max", seed)
+        return tiled_ranking(pairs, "max", seed, baseline)
     scores = aggregate([best_partners(p)[0] for p in pairs], "max")
     detail = correlation_detail(pairs)
     detail.update(floor_detail(pairs, "max" if baseline else None, baseline_draws, seed))

@@ -14,7 +14,7 @@ def mincorr(pairs: list[PairStats] | list[TiledPair], seed: int = 0, baseline: b
     """score_i = min over other models of max_j |ρ(x_i, y_j)|; constant neurons score 0 (last).
     `baseline`: the rotation baseline with `baseline_draws` random rotations (methods/floors.py)."""
     if pairs and isinstance(pairs[0], TiledPair):  # method.tile: best partners reduced tile by tile
-        return tiled_ranking(pairs, "min", seed)
+        return tiled_ranking(pairs, "min", seed, baseline)
     scores = aggregate([best_partners(p)[0] for p in pairs], "min")
     detail = correlation_detail(pairs)
     detail.update(floor_detail(pairs, "min" if baseline else None, baseline_draws, seed))
