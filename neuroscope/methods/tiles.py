@@ -66,7 +66,7 @@ class TiledPair:
     model: str = ""
     store: str = ""
     heldout: None = None  # no held-out statistics in tiled mode (they need whole matrices)
-    rotated: np.ndarray | None = None  # [draws, nx] best |ρ| against block-rotated Y (the rotation baseline)
+    rotated: np.ndarray | None = None  # [draws, nx] best |ρ| against the rotated Y (the rotation baseline)
     rotation_seed: int | None = None  # the seed of those rotations (this model's: the pass's seed + its index)
 
     def alive_x(self) -> np.ndarray:
@@ -92,7 +92,7 @@ def check_tile(tile: Any, method: str) -> int | None:
 
 def tiled_ranking(pairs: list[TiledPair], how: str, seed: int = 0, baseline: bool = True) -> NeuronRanking:
     """maxcorr (`how`=max) or mincorr (min) over the other models from the tiled best partners; with
-    `baseline` and rotations in the pass, the block-rotation baseline's keys (as floor_detail's)."""
+    `baseline` and rotations in the pass, the rotation baseline's keys (as floor_detail's)."""
     scores = aggregate([p.best for p in pairs], how)
     detail = tiled_detail(pairs)
     if baseline and all(p.rotated is not None for p in pairs):
@@ -114,7 +114,7 @@ def tiled_pairs(x: Any, others: Sequence[Any], tokens: np.ndarray | None, tile: 
     (module docstring); tiles written under `folder` (default: a temp folder beside X's store).
     `engine`=ray: each tile row's pass is a Ray task writing its tiles (`folder` must then be
     reachable by the workers: on a cluster, a shared file system like the stores').
-    `baseline_draws` > 0: the block-rotation baseline, `baseline_draws` rotations of each Y (model m's
+    `baseline_draws` > 0: the rotation baseline with `baseline_draws` fast rotations of each Y (model m's
     drawn from `seed` + m, as the untiled baseline), one more pass over Y per draw."""
     for y in others:
         if y.n_tokens != x.n_tokens:
