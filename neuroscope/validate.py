@@ -213,13 +213,18 @@ CORRELATION_RULES: tuple[tuple[str, Check], ...] = (
     ("method.tokens", choice("train", "all")),
     ("method.products", choice("float64", "float32")),
     ("method.aggregate_over", choice("max", "min", "mean")),
+    ("method.pairing_draws", integer(0)),
+)
+BASELINE_RULES: tuple[tuple[str, Check], ...] = (  # the rotation baseline of maxcorr / mincorr
+    ("method.baseline", boolean),
+    ("method.baseline_draws", integer(0)),
 )
 METHOD_RULES: dict[str, tuple[tuple[str, Check], ...]] = {
     "regcorr": (*CORRELATION_RULES, ("method.ridge", number(0))),
     "cca": (*CORRELATION_RULES, ("method.ridge", number(0))),
     "svcca": (*CORRELATION_RULES, ("method.keep", number(0, 1, lo_open=True))),
-    "maxcorr": CORRELATION_RULES,
-    "mincorr": CORRELATION_RULES,
+    "maxcorr": (*CORRELATION_RULES, *BASELINE_RULES),
+    "mincorr": (*CORRELATION_RULES, *BASELINE_RULES),
 }
 
 # key -> registry its value must name (None: not set, skipped)

@@ -199,6 +199,12 @@ CASES = [
          "method.aggregate_over: expected one of max, min, mean, got 'median'"),
     Case("correlation-tokens-dev", ("method=maxcorr", "method.tokens=dev", OTHERS),
          "method.tokens: expected one of train, all, got 'dev'"),
+    Case("baseline-draws-a-word", ("method=maxcorr", "method.baseline_draws=abc", "method.tile=100", OTHERS),
+         "method.baseline_draws: expected an integer, got 'abc'"),
+    Case("baseline-maybe", ("method=mincorr", "method.baseline=maybe", OTHERS),
+         "method.baseline: expected true or false, got 'maybe'"),
+    Case("pairing-draws-negative", ("method=svcca", "method.pairing_draws=-2", OTHERS),
+         "method.pairing_draws: -2 is below the minimum 0"),
     Case("method-others-a-word", ("method=maxcorr", "method.others=[nlm]"),
          "method.others[0]: expected a model node with a name"),
     # ------------------------------------------------------------------ saved probes
