@@ -46,6 +46,25 @@ def test_streamed_statistics_equal_numpy() -> None:
     np.testing.assert_allclose(f32.corr(), full[:30, 30:], atol=1e-4)
 
 
+def test_a_source_whose_read_takes_no_buffer_gives_the_same_statistics() -> None:
+    """The pass reads each block into reused buffers; a Source with only `read(neurons, tokens)` (no
+    `out`, e.g. a plugin's) is copied into them and gives the same numbers."""
+    x, y = models(n=500, k=2)
+
+    class Plain:  # the Source protocol and nothing more
+        def __init__(self, a: np.ndarray) -> None:
+            self.a, (self.n_tokens, self.n_neurons) = a, a.shape
+
+        def read(self, neurons=None, tokens=None):  # noqa: ANN001, ANN202
+            return self.a[tokens]
+
+    for products in ("float64", "float32"):
+        (want,) = pair_stats(ArraySource(x), [ArraySource(y)], block_rows=37, products=products)
+        (got,) = pair_stats(Plain(x), [Plain(y)], block_rows=37, products=products)
+        np.testing.assert_array_equal(got.cxy, want.cxy)
+        np.testing.assert_array_equal(got.cxx, want.cxx)
+
+
 def test_a_model_with_itself_has_maxcorr_one_and_cca_one() -> None:
     (x,) = models(k=1)
     (s,) = pair_stats(ArraySource(x), [ArraySource(x)])

@@ -62,6 +62,17 @@ def test_subset_reads_by_id_site_index_and_token_mask(tmp_path: Path) -> None:
     mask = np.zeros(store.n_tokens, bool)
     mask[::3] = True
     np.testing.assert_array_equal(store.read(["layer1"], mask), want[mask][:, 4:])
+    block = np.arange(20, 61)  # sorted without repeats, across shard boundaries: read straight into place
+    np.testing.assert_array_equal(store.read(None, block), want[block])
+    np.testing.assert_array_equal(store.read(), want)
+    np.testing.assert_array_equal(store.read([3, 1], block, dtype=np.float64), want[block][:, [3, 1]])
+    buf = np.full((len(block), want.shape[1]), np.nan, dtype=np.float32)  # a reused buffer: filled in place
+    assert store.read(None, block, out=buf) is buf
+    np.testing.assert_array_equal(buf, want[block])
+    shuffled = block[::-1].copy()  # the scatter path fills `out` too
+    np.testing.assert_array_equal(store.read(None, shuffled, out=buf), want[shuffled])
+    with pytest.raises(StoreError, match=r"read: out must be a C-contiguous float32 array of shape \(41, 8\)"):
+        store.read(None, block, out=buf[:, :4])
     chunks = list(store.iter_shards([2, 6]))
     np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), want[:, [2, 6]])
     with pytest.raises(StoreError, match="unknown site 'layer9'"):

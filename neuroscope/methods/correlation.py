@@ -42,9 +42,17 @@ class ArraySource:
         self.x = np.asarray(x, dtype=np.float32)
         self.n_tokens, self.n_neurons = self.x.shape
 
-    def read(self, neurons: Any = None, tokens: np.ndarray | None = None) -> np.ndarray:
+    reads_into = True  # read() takes `out` (methods/moments.py read_into)
+
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        if out is not None and neurons is None and tokens is not None:
+            return np.take(self.x, np.asarray(tokens, dtype=np.int64), axis=0, out=out)
         x = self.x if tokens is None else self.x[tokens]
-        return x if neurons is None else x[:, np.asarray(neurons, dtype=np.int64)]
+        x = x if neurons is None else x[:, np.asarray(neurons, dtype=np.int64)]
+        if out is not None:
+            np.copyto(out, x)
+            return out
+        return x
 
 
 @dataclass

@@ -175,9 +175,15 @@ class ShiftedSource:
         self.source, self.mapping = source, mapping
         self.n_tokens, self.n_neurons = source.n_tokens, source.n_neurons
 
-    def read(self, neurons: Any = None, tokens: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def reads_into(self) -> bool:  # read() takes `out` when the wrapped source does
+        return bool(getattr(self.source, "reads_into", False))
+
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         idx = self.mapping if tokens is None else self.mapping[np.asarray(tokens)]
-        return self.source.read(neurons, tokens=idx)
+        if out is None:
+            return self.source.read(neurons, tokens=idx)
+        return self.source.read(neurons, tokens=idx, out=out)
 
 
 def sentence_shifts(tokens: np.ndarray, sentence_of: np.ndarray, n_tokens: int, draws: int) -> list[np.ndarray]:

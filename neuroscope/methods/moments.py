@@ -119,9 +119,13 @@ class Products:
     def zeros(self, shape: tuple[int, int]) -> Any:
         return np.zeros(shape)
 
-    def put(self, block: np.ndarray) -> Any:
-        """A centred float64 block in the product dtype, where the products run."""
-        return block.astype(self.dtype, copy=False)
+    def put(self, block: np.ndarray, out: np.ndarray | None = None) -> Any:
+        """A centred float64 block in the product dtype, where the products run; cast into `out`
+        (a reused buffer of that dtype) when given."""
+        if out is None or block.dtype == self.dtype:
+            return block.astype(self.dtype, copy=False)
+        np.copyto(out, block)
+        return out
 
     def add_product(self, acc: Any, a: Any, b: Any) -> None:
         """acc += aᵀ b (float64 accumulator, product in the block dtype)."""
@@ -145,7 +149,9 @@ class TorchProducts(Products):
     def zeros(self, shape: tuple[int, int]) -> Any:
         return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
 
-    def put(self, block: np.ndarray) -> Any:
+    def put(self, block: np.ndarray, out: np.ndarray | None = None) -> Any:
+        """`out` is not used: an asynchronous copy to the device must not read a buffer the next block
+        overwrites."""
         host = np.ascontiguousarray(block, dtype=self.dtype)
         return self.torch.from_numpy(host).to(self.device, non_blocking=True)
 
@@ -169,6 +175,16 @@ def products_backend(products: str, device: str = "cpu") -> Products:
     return TorchProducts(products, str(dev))
 
 
+def read_into(source: Any, tokens: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """All neurons of `source` at `tokens` in `out` ([tokens, neurons] float32, a buffer reused block
+    after block: no fresh pages per block): read straight into it when the source takes `out` (stores,
+    ArraySource, shifted sources: `reads_into`), else copied."""
+    if getattr(source, "reads_into", False):
+        return source.read(None, tokens=tokens, out=out)
+    np.copyto(out, source.read(None, tokens=tokens))
+    return out
+
+
 def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, backend: Products,
                step: Any = None) -> Partial:
     """The map step: one streamed pass over `tokens` (sorted indices) of X (`sources[0]`) and every Y,
@@ -176,16 +192,26 @@ def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, back
     p: Partial | None = None
     grams: list[Any] = []
     crosses: list[Any] = []
+    rows = min(block_rows, len(tokens))
+    # buffers reused by every block (fresh [rows, neurons] arrays per block cost a page fault per page)
+    raw = [np.empty((rows, s.n_neurons), dtype=np.float32) for s in sources]  # as read
+    wide = [np.empty((rows, s.n_neurons)) for s in sources]  # float64, centred in place
+    narrow = [np.empty((rows, s.n_neurons), dtype=backend.dtype) if backend.dtype != np.float64 else None
+              for s in sources]  # the product dtype
     for lo in range(0, len(tokens), block_rows):
         block = tokens[lo:lo + block_rows]
-        data = [s.read(None, tokens=block).astype(np.float64) for s in sources]  # each [rows, neurons]
+        size = len(block)
+        data = []
+        for s, r, w in zip(sources, raw, wide, strict=True):
+            np.copyto(w[:size], read_into(s, block, r[:size]))  # each [rows, neurons] float64
+            data.append(w[:size])
         if p is None:
             p = empty_partial([d.shape[1] for d in data], [d.mean(0) for d in data])
             grams = [backend.zeros((d.shape[1], d.shape[1])) for d in data]
             crosses = [backend.zeros((data[0].shape[1], d.shape[1])) for d in data[1:]]
         for d, c in zip(data, p.centre, strict=True):
             d -= c  # in place: u = z - c
-        norms = [(d ** 2).sum(1) for d in data]  # [rows] a_i, float64
+        norms = [np.einsum("ij,ij->i", d, d) for d in data]  # [rows] a_i, float64
         for k, d in enumerate(data):
             p.first[k] += d.sum(0)
             p.norm2[k] += float(norms[k].sum())
@@ -195,7 +221,7 @@ def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, back
             p.prod[j] += float(norms[0] @ norms[j + 1])
             p.bx[j] += norms[j + 1] @ data[0]
             p.ay[j] += norms[0] @ d
-        placed = [backend.put(d) for d in data]
+        placed = [backend.put(d, None if n is None else n[:size]) for d, n in zip(data, narrow, strict=True)]
         del data
         for k, c in enumerate(placed):
             backend.add_product(grams[k], c, c)

@@ -55,6 +55,8 @@ def npy_problem(path: Path, shape: tuple[int, int], dtype: Any) -> str | None:
 class ActivationStore:
     """A complete store on disk; nothing is loaded until asked for."""
 
+    reads_into = True  # read() takes `out` (methods/correlation.py read_into)
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         manifest = self.path / MANIFEST
@@ -219,8 +221,10 @@ class ActivationStore:
         for i, shard in enumerate(self.shards):
             yield slice(shard["start"], shard["end"]), self.shard_block(i, cols, dtype)
 
-    def read(self, neurons: Any = None, tokens: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray:
-        """[tokens, neurons] array for a neuron subset and token subset (bool mask or indices)."""
+    def read(self, neurons: Any = None, tokens: np.ndarray | None = None, dtype: Any = np.float32,
+             out: np.ndarray | None = None) -> np.ndarray:
+        """[tokens, neurons] array for a neuron subset and token subset (bool mask or indices), into
+        `out` if given (a C-contiguous array of that shape and dtype, e.g. a buffer reused per block)."""
         cols = self.neuron_index(neurons)
         if tokens is None:
             idx = np.arange(self.n_tokens)
@@ -229,12 +233,20 @@ class ActivationStore:
             idx = np.nonzero(tokens)[0] if tokens.dtype == bool else tokens.astype(np.int64)
             if len(idx) and (idx.min() < 0 or idx.max() >= self.n_tokens):
                 raise StoreError(f"token index out of range 0..{self.n_tokens - 1}")
-        order = np.argsort(idx, kind="stable")
-        sorted_idx = idx[order]
-        out = np.empty((len(idx), len(cols)), dtype=dtype)
+        increasing = len(idx) < 2 or bool((idx[1:] > idx[:-1]).all())  # sorted, no repeats: the usual block
+        order = None if increasing else np.argsort(idx, kind="stable")
+        sorted_idx = idx if order is None else idx[order]
+        shape = (len(idx), len(cols))
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
+        elif out.shape != shape or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous:
+            raise StoreError(f"read: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
         for i, shard in enumerate(self.shards):
             lo, hi = np.searchsorted(sorted_idx, [shard["start"], shard["end"]])
             if lo == hi:
+                continue
+            if order is None:  # the shard's rows go straight into their place: no temporary, no scatter
+                self.shard_block(i, cols, dtype, rows=sorted_idx[lo:hi] - shard["start"], out=out[lo:hi])
                 continue
             rows, repeat = np.unique(sorted_idx[lo:hi] - shard["start"], return_inverse=True)
             out[order[lo:hi]] = self.shard_block(i, cols, dtype, rows=rows)[repeat]
