@@ -175,14 +175,36 @@ def products_backend(products: str, device: str = "cpu") -> Products:
     return TorchProducts(products, str(dev))
 
 
-def read_into(source: Any, tokens: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """All neurons of `source` at `tokens` in `out` ([tokens, neurons] float32, a buffer reused block
-    after block: no fresh pages per block): read straight into it when the source takes `out` (stores,
-    ArraySource, shifted sources: `reads_into`), else copied."""
+def read_into(source: Any, tokens: np.ndarray, out: np.ndarray, neurons: Any = None) -> np.ndarray:
+    """`neurons` (default all) of `source` at `tokens` in `out` ([tokens, neurons] float32, a buffer
+    reused block after block: no fresh pages per block): read straight into it when the source takes
+    `out` (stores, ArraySource, shifted sources: `reads_into`), else copied."""
     if getattr(source, "reads_into", False):
-        return source.read(None, tokens=tokens, out=out)
-    np.copyto(out, source.read(None, tokens=tokens))
+        return source.read(neurons, tokens=tokens, out=out)
+    np.copyto(out, source.read(neurons, tokens=tokens))
     return out
+
+
+class BlockBuffers:
+    """The buffers of one source's blocks, allocated once for a pass of blocks of <= `rows` tokens:
+    the block as read (float32), as float64 (centred in place by the caller) and in the product dtype.
+    Fresh [rows, neurons] arrays per block would cost a page fault per page, every block."""
+
+    def __init__(self, rows: int, n_neurons: int, backend: Products) -> None:
+        self.raw = np.empty((rows, n_neurons), dtype=np.float32)
+        self.wide = np.empty((rows, n_neurons))
+        self.narrow = np.empty((rows, n_neurons), dtype=backend.dtype) if backend.dtype != np.float64 else None
+        self.backend = backend
+
+    def read(self, source: Any, tokens: np.ndarray, neurons: Any = None) -> np.ndarray:
+        """[tokens, neurons] float64 of the block (a view of the buffer, valid until the next read)."""
+        size = len(tokens)
+        np.copyto(self.wide[:size], read_into(source, tokens, self.raw[:size], neurons))
+        return self.wide[:size]
+
+    def put(self, block: np.ndarray) -> Any:
+        """The (centred) block in the product dtype, where the products run."""
+        return self.backend.put(block, None if self.narrow is None else self.narrow[:len(block)])
 
 
 def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, backend: Products,
@@ -192,19 +214,10 @@ def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, back
     p: Partial | None = None
     grams: list[Any] = []
     crosses: list[Any] = []
-    rows = min(block_rows, len(tokens))
-    # buffers reused by every block (fresh [rows, neurons] arrays per block cost a page fault per page)
-    raw = [np.empty((rows, s.n_neurons), dtype=np.float32) for s in sources]  # as read
-    wide = [np.empty((rows, s.n_neurons)) for s in sources]  # float64, centred in place
-    narrow = [np.empty((rows, s.n_neurons), dtype=backend.dtype) if backend.dtype != np.float64 else None
-              for s in sources]  # the product dtype
+    buffers = [BlockBuffers(min(block_rows, len(tokens)), s.n_neurons, backend) for s in sources]
     for lo in range(0, len(tokens), block_rows):
         block = tokens[lo:lo + block_rows]
-        size = len(block)
-        data = []
-        for s, r, w in zip(sources, raw, wide, strict=True):
-            np.copyto(w[:size], read_into(s, block, r[:size]))  # each [rows, neurons] float64
-            data.append(w[:size])
+        data = [b.read(s, block) for s, b in zip(sources, buffers, strict=True)]  # each [rows, neurons] float64
         if p is None:
             p = empty_partial([d.shape[1] for d in data], [d.mean(0) for d in data])
             grams = [backend.zeros((d.shape[1], d.shape[1])) for d in data]
@@ -221,7 +234,7 @@ def accumulate(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, back
             p.prod[j] += float(norms[0] @ norms[j + 1])
             p.bx[j] += norms[j + 1] @ data[0]
             p.ay[j] += norms[0] @ d
-        placed = [backend.put(d, None if n is None else n[:size]) for d, n in zip(data, narrow, strict=True)]
+        placed = [b.put(d) for d, b in zip(data, buffers, strict=True)]
         del data
         for k, c in enumerate(placed):
             backend.add_product(grams[k], c, c)
