@@ -113,6 +113,8 @@ class Products:
     """The per-block matrix products (Σ uᵀu, Σ uᵀv) on the host with NumPy: accumulators are float64
     arrays, each block's product in `dtype` (float64 exact, float32 ~2x faster)."""
 
+    casts_into_out = True  # put(block, out) casts into the caller's reused buffer
+
     def __init__(self, dtype: str) -> None:
         self.dtype = np.dtype(dtype)
 
@@ -138,6 +140,8 @@ class Products:
 class TorchProducts(Products):
     """The same products on a torch device (`method.device`): blocks copied there in the product
     dtype, accumulators float64 on the device, copied back once per partial."""
+
+    casts_into_out = False  # put() makes its own host copy (see put)
 
     def __init__(self, dtype: str, device: str) -> None:
         import torch
@@ -193,7 +197,8 @@ class BlockBuffers:
     def __init__(self, rows: int, n_neurons: int, backend: Products) -> None:
         self.raw = np.empty((rows, n_neurons), dtype=np.float32)
         self.wide = np.empty((rows, n_neurons))
-        self.narrow = np.empty((rows, n_neurons), dtype=backend.dtype) if backend.dtype != np.float64 else None
+        cast = backend.dtype != np.float64 and backend.casts_into_out
+        self.narrow = np.empty((rows, n_neurons), dtype=backend.dtype) if cast else None
         self.backend = backend
 
     def read(self, source: Any, tokens: np.ndarray, neurons: Any = None) -> np.ndarray:
