@@ -247,6 +247,18 @@ def test_moments_are_computed_once_and_shared_by_column_subsets_and_relabellings
     assert root.relabel(np.zeros(900, dtype=np.int64)).stats is root.stats
 
 
+def test_populated_empty_is_a_plain_writable_array() -> None:
+    from neuroscope.probes.data import populated_empty
+
+    big = populated_empty((2**20 * 17, 1), np.float32)  # 68 MiB: the MAP_POPULATE path on Linux
+    small = populated_empty((3, 4), np.float64)
+    for a, shape, dtype in ((big, (2**20 * 17, 1), np.float32), (small, (3, 4), np.float64)):
+        assert a.shape == shape and a.dtype == dtype and a.flags.writeable and a.flags.c_contiguous
+        a[-1] = 7
+        assert a[-1, 0] == 7
+    del big  # the map goes with its array
+
+
 def test_keep_zeroes_the_other_neurons() -> None:
     x, y = separable()
     probe, _ = fit_probe(ArrayChunks(x, y), 3, ProbeConfig(seed=0, epochs=20, batch_size=256, lr=1e-2))
