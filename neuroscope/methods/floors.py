@@ -39,6 +39,13 @@ def random_rotation(n: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))[None, :]
 
 
+def rotated_std(var: np.ndarray) -> np.ndarray:
+    """[ny] std of the rotated units from their variances; inf (a score of 0) for a unit whose variance
+    is rounding next to the largest (a rotation of constant neurons)."""
+    sy = np.sqrt(np.clip(var, 0.0, None))
+    return np.where(sy > 1e-12 * max(float(sy.max(initial=0.0)), 1e-300), sy, np.inf)
+
+
 def rotated_best(stats: PairStats, draws: int, seed: int) -> np.ndarray:
     """[draws, nx] per X neuron max_j |ρ(x_i, (Y R)_j)| for `draws` random rotations R of Y's centred
     activations; 0 for constant X neurons (as best_partners)."""
@@ -48,9 +55,7 @@ def rotated_best(stats: PairStats, draws: int, seed: int) -> np.ndarray:
     with stage("rotation floor", total=draws) as step:
         for d in range(draws):
             rot = random_rotation(len(stats.cyy), rng)  # [ny, ny]
-            var_y = np.einsum("ij,ij->j", stats.cyy @ rot, rot)  # [ny] diag(Rᵀ Σ_YY R)
-            sy = np.sqrt(np.clip(var_y, 0.0, None))
-            sy = np.where(sy > 1e-12 * max(float(sy.max(initial=0.0)), 1e-300), sy, np.inf)
+            sy = rotated_std(np.einsum("ij,ij->j", stats.cyy @ rot, rot))  # [ny] from diag(Rᵀ Σ_YY R)
             r = np.abs((stats.cxy @ rot) / sx[:, None] / sy[None, :])  # [nx, ny]
             out[d] = np.clip(r, 0.0, 1.0).max(1)
             step()

@@ -8,7 +8,7 @@ partials exactly, in shard order, as a balanced tree (deterministic for a given 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,17 @@ def remote_task(ray: Any, fn: Any, device: str) -> Any:
     return ray.remote(num_gpus=1)(fn) if gpu else ray.remote(fn)
 
 
+def as_finished(ray: Any, fn: Any, device: str, calls: list[tuple[Any, tuple[Any, ...]]]) -> Iterator[tuple[Any, Any]]:
+    """Submit `fn(*args)` as a Ray task for each (key, args) of `calls`; yield (key, result) in the
+    order the tasks finish (a worker's error raised as itself, `ray_result`)."""
+    remote = remote_task(ray, fn, device)
+    refs = {remote.remote(*args): key for key, args in calls}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield refs[done[0]], ray_result(ray, done[0])
+
+
 def map_task(specs: list[tuple[Any, ...]], tokens: np.ndarray, block_rows: int, products: str,
              device: str) -> Partial:
     """One Ray task: open the sources, stream `tokens`, return the partial sums."""
@@ -116,15 +127,11 @@ def ray_partial(sources: Sequence[Any], tokens: np.ndarray, block_rows: int, pro
     bounds = shard_bounds(sources[0], block_rows)
     tasks = settings.get("tasks") or max(1, min(len(bounds) - 1, 4 * int(ray.cluster_resources().get("CPU", 1))))
     groups = token_groups(tokens, bounds, tasks)
-    remote = remote_task(ray, map_task, device)
     shared = ray.put(specs)
-    refs = [remote.remote(shared, g, block_rows, products, device) for g in groups]
-    order = {ref: i for i, ref in enumerate(refs)}
-    parts: list[Partial | None] = [None] * len(refs)
-    pending = list(refs)
-    with stage(f"{label} (ray, {len(refs)} tasks)", total=len(refs)) as step:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            parts[order[done[0]]] = ray_result(ray, done[0])
+    parts: list[Partial | None] = [None] * len(groups)
+    with stage(f"{label} (ray, {len(groups)} tasks)", total=len(groups)) as step:
+        calls = [(i, (shared, g, block_rows, products, device)) for i, g in enumerate(groups)]
+        for i, part in as_finished(ray, map_task, device, calls):
+            parts[i] = part
             step()
     return merge_all([p for p in parts if p is not None])

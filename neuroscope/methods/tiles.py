@@ -29,16 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from neuroscope.clusters import ray_result, start_ray
+from neuroscope.clusters import start_ray
 from neuroscope.errors import ConfigError
 from neuroscope.files import atomic_path
 from neuroscope.methods.base import NeuronRanking
 from neuroscope.methods.correlation import DEAD, aggregate
-from neuroscope.methods.floors import ROTATION_STREAM, rotation_summary
+from neuroscope.methods.floors import ROTATION_STREAM, rotated_std, rotation_summary
 from neuroscope.methods.mapreduce import (
+    as_finished,
     check_ray,
     open_spec,
-    remote_task,
     source_spec,
 )
 from neuroscope.methods.moments import Products, products_backend
@@ -137,11 +137,11 @@ def tiled_pairs(x: Any, others: Sequence[Any], tokens: np.ndarray | None, tile: 
     try:
         for m in range(len(others)):
             (work / f"model-{m + 1}").mkdir()
-        runner = _RayRunner(ray or {}, device) if engine == "ray" else None
-        variances = _variances(others, idx, tile, block_rows, draws, seed, runner)
+        cluster = start_ray(check_ray(ray), "method.engine") if engine == "ray" else None
+        variances = _variances(others, idx, block_rows, draws, seed, cluster, device)
         jobs_with = [(m, cols, (seed + m, variances[m])) for m, cols in jobs]
-        if runner is not None:
-            rows = _ray_rows(runner, x, others, idx, tile, block_rows, products, device, work, jobs_with)
+        if cluster is not None:
+            rows = _ray_rows(cluster, x, others, idx, tile, block_rows, products, device, work, jobs_with)
         else:
             rows = _local_rows(x, others, idx, tile, block_rows, backend, work, jobs_with)
         with stage(f"tiled correlation ({len(jobs)} tile rows)", total=len(jobs)) as step:
@@ -187,35 +187,18 @@ def _row_task(x_spec: tuple[Any, ...], y_spec: tuple[Any, ...], cols: np.ndarray
     return _row_pass(x, y, cols, idx, tile, rows, products_backend(products, device), Path(folder), rotation)
 
 
-class _RayRunner:
-    """Ray for one tiled run: started once, tasks submitted, results yielded as tasks finish."""
-
-    def __init__(self, settings: dict[str, Any], device: str) -> None:
-        self.ray = start_ray(check_ray(settings), "method.engine")
-        self.device = device
-
-    def run(self, fn: Any, calls: list[tuple[Any, tuple[Any, ...]]]) -> Iterator[tuple[Any, Any]]:
-        """(key, fn(*args)) for each (key, args) of `calls`, in the order the tasks finish."""
-        remote = remote_task(self.ray, fn, self.device)
-        refs = {remote.remote(*args): key for key, args in calls}
-        pending = list(refs)
-        while pending:
-            done, pending = self.ray.wait(pending, num_returns=1)
-            yield refs[done[0]], ray_result(self.ray, done[0])
-
-
-def _ray_rows(runner: _RayRunner, x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_rows: int,
+def _ray_rows(cluster: Any, x: Any, others: Sequence[Any], idx: np.ndarray, tile: int, block_rows: int,
               products: str, device: str, work: Path,
               jobs: list[tuple[int, np.ndarray, Rotation]]) -> Iterator[tuple[int, np.ndarray, Row]]:
     """The tile rows' passes as Ray tasks; yields each row as its task finishes."""
     specs = [source_spec(s) for s in [x, *others]]
-    shared_idx = runner.ray.put(idx)
+    shared_idx = cluster.put(idx)
     calls = []
     for m, cols, rotation in jobs:
         rows = _block_rows(tile, x.n_neurons, others[m].n_neurons, block_rows)
         calls.append(((m, cols), (specs[0], specs[m + 1], cols, shared_idx, tile, rows, products, device,
                                   str(work / f"model-{m + 1}"), rotation)))
-    for (m, cols), row in runner.run(_row_task, calls):
+    for (m, cols), row in as_finished(cluster, _row_task, device, calls):
         yield m, cols, row
 
 
@@ -291,21 +274,22 @@ def _variance_task(y_spec: tuple[Any, ...], idx: np.ndarray, rows: int, seed: in
     return _rotated_variances(open_spec(y_spec), idx, rows, seed, draw)
 
 
-def _variances(others: Sequence[Any], idx: np.ndarray, tile: int, block_rows: int, draws: int, seed: int,
-               runner: _RayRunner | None) -> list[list[np.ndarray]]:
-    """Per other model m, per draw, the rotated variances of Y_m (rotations from seed + m)."""
+def _variances(others: Sequence[Any], idx: np.ndarray, block_rows: int, draws: int, seed: int, cluster: Any,
+               device: str) -> list[list[np.ndarray]]:
+    """Per other model m, per draw, the rotated variances of Y_m (rotations from seed + m); as Ray tasks
+    on `cluster` when given."""
     out: list[list[Any]] = [[None] * draws for _ in others]
     if not draws:
         return out
-    calls = [((m, d), (y, _block_rows(tile, 0, y.n_neurons, block_rows), seed + m, d))
+    calls = [((m, d), (y, _block_rows(0, 0, y.n_neurons, block_rows), seed + m, d))  # blocks of [rows, ny]
              for m, y in enumerate(others) for d in range(draws)]
     with stage(f"rotation baseline variances ({len(calls)} passes)", total=len(calls)) as step:
-        if runner is None:
+        if cluster is None:
             done = (((m, d), _rotated_variances(y, idx, r, s, d)) for (m, d), (y, r, s, _) in calls)
         else:
-            shared_idx = runner.ray.put(idx)
-            done = runner.run(_variance_task, [(key, (source_spec(y), shared_idx, r, s, d))
-                                               for key, (y, r, s, d) in calls])
+            shared_idx = cluster.put(idx)
+            done = as_finished(cluster, _variance_task, device, [(key, (source_spec(y), shared_idx, r, s, d))
+                                                                for key, (y, r, s, d) in calls])
         for (m, d), var in done:
             out[m][d] = var
             step()
@@ -321,9 +305,7 @@ def _rotated_row_best(cov: np.ndarray, sx: np.ndarray, rotation: Rotation) -> np
         return None
     out = np.zeros((len(variances), cov.shape[0]))
     for d, var in enumerate(variances):
-        sy = np.sqrt(var)
-        sy = np.where(sy > 1e-12 * max(float(sy.max(initial=0.0)), 1e-300), sy, np.inf)
-        inv_sy = 1.0 / sy
+        inv_sy = 1.0 / rotated_std(var)
         for lo, c in FastRotation(cov.shape[1], seed, d).chunks(cov):  # c [rows, ny]: cov(x, y R)
             np.abs(c, out=c)
             c *= inv_sy[None, :]
