@@ -318,7 +318,6 @@ class TransformerNeurons:
         """Subword positions each sentence occupies (for length-sorted batching). The subword
         counts are kept for `_pieces` of the same sentences (a store shard's batches), so the
         tokenizer runs twice per sentence, not three times."""
-        self._counts = {}
         self._counts = dict(zip(map(tuple, sentences), self._word_counts(sentences), strict=True))
         extra = self.tokenizer.num_special_tokens_to_add()
         return [min(sum(self._counts[tuple(s)]), 4 * self.max_length) + extra for s in sentences]

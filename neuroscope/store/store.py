@@ -52,10 +52,19 @@ def npy_problem(path: Path, shape: tuple[int, int], dtype: Any) -> str | None:
     return None
 
 
+def _output(out: np.ndarray | None, shape: tuple[int, int], dtype: Any, where: str) -> np.ndarray:
+    """The array a read fills: a new one, or the caller's `out` checked to be C-contiguous of `shape`, `dtype`."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous:
+        raise StoreError(f"{where}: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
+    return out
+
+
 class ActivationStore:
     """A complete store on disk; nothing is loaded until asked for."""
 
-    reads_into = True  # read() takes `out` (methods/correlation.py read_into)
+    reads_into = True  # read() takes `out` (methods/moments.py read_into)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -207,10 +216,7 @@ class ActivationStore:
         first = np.concatenate([[0], breaks]).astype(np.int64)  # output row of each run's start
         ends = np.concatenate([breaks, [len(rows)]]).astype(np.int64)
         runs = np.stack([rows[first], rows[ends - 1] + 1, first], 1) if len(rows) else np.zeros((0, 3), np.int64)
-        shape = (len(rows), len(cols))
-        if out is not None and (out.shape != shape or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous):
-            raise StoreError(f"shard_block: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
-        block = np.empty(shape, dtype=dtype) if out is None else out
+        block = _output(out, (len(rows), len(cols)), dtype, "shard_block")
         for site, units, pos in self._columns(cols):
             self._read_site(i, site, rows, runs, block, pos, units)
         return block
@@ -236,11 +242,7 @@ class ActivationStore:
         increasing = len(idx) < 2 or bool((idx[1:] > idx[:-1]).all())  # sorted, no repeats: the usual block
         order = None if increasing else np.argsort(idx, kind="stable")
         sorted_idx = idx if order is None else idx[order]
-        shape = (len(idx), len(cols))
-        if out is None:
-            out = np.empty(shape, dtype=dtype)
-        elif out.shape != shape or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous:
-            raise StoreError(f"read: out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
+        out = _output(out, (len(idx), len(cols)), dtype, "read")
         for i, shard in enumerate(self.shards):
             lo, hi = np.searchsorted(sorted_idx, [shard["start"], shard["end"]])
             if lo == hi:
